@@ -1,0 +1,32 @@
+# vitmed: regenerate "Pretrained ViTs Yield Versatile Representations For Medical Images".
+#   snakemake --cores all --use-conda                                   # the paper (config.yaml)
+#   snakemake --cores 2 --configfile presets/synthetic.yaml             # offline CPU demo
+# Targets and includes only: paths and wiring live in workflow/rules/, logic in vitmed/.
+from snakemake.utils import min_version, validate
+
+min_version("9.20")
+
+
+# config.yaml is the paper's study; a --configfile (a preset) replaces it rather than
+# being merged into it, so a preset never inherits the paper's datasets.
+if not config:
+
+    configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/finetune.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        expand(f"{RESULTS}/tables/{{table}}.{{ext}}", table=["table1", "table3"], ext=["csv", "md", "tex"]),
+        expand(f"{RESULTS}/figures/figure1.{{ext}}", ext=["png", "pdf"]),
+    default_target: True

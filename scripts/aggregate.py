@@ -1,0 +1,9 @@
+"""Rule aggregate: every job's metrics -> runs.parquet."""
+from vitmed.io import write_parquet
+from vitmed.report.runs import collect_runs
+from vitmed.runtime import setup_job
+
+log = setup_job(snakemake.log[0], threads=0)
+runs = collect_runs(list(snakemake.input.finetune) + list(snakemake.input.knn))
+write_parquet(snakemake.output[0], runs)
+log.info("%d runs", len(runs))

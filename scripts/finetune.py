@@ -1,0 +1,28 @@
+"""Rule finetune: one {dataset} x {model} x {init} x {seed} fine-tuning run."""
+from pathlib import Path
+
+import torch
+
+from vitmed.data.store import load_meta
+from vitmed.io import write_json
+from vitmed.models import create_model, describe_weights
+from vitmed.runtime import setup_job
+from vitmed.train import finetune
+
+log = setup_job(snakemake.log[0], snakemake.threads)
+wc, params = snakemake.wildcards, snakemake.params
+seed, hp, model_cfg = int(wc.seed), params.hp, params.model
+data_dir = Path(snakemake.input.meta).parent
+meta = load_meta(data_dir)
+torch.manual_seed(seed)  # the random init (and the new classifier head) depends on the seed
+model = create_model(model_cfg["timm_name"], len(meta["classes"]), params.weights, model_cfg["kwargs"])
+pretrained = params.weights is not None
+random_vit = not pretrained and model_cfg["family"] == "vit"
+result = finetune(model, data_dir, Path(snakemake.output.metrics).parent, seed=seed,
+                  lr=hp["lr"]["pretrained" if pretrained else "random"],
+                  optimizer=hp["optimizer_random_vit" if random_vit else "optimizer"],
+                  hp=hp, input_size=params.input_size)
+write_json(snakemake.output.metrics, dict(result, dataset=wc.dataset, model=wc.model, init=wc.init,
+                                          seed=seed, protocol="finetune",
+                                          weights=describe_weights(params.weights)))
+log.info("test %s = %.4f after %d epochs", result["metric"], result["value"], result["epochs"])

@@ -1,0 +1,14 @@
+"""Rule prepare: raw layout -> standardized store + split."""
+from pathlib import Path
+
+from vitmed.data.adapters import read_raw
+from vitmed.data.store import build_store
+from vitmed.runtime import setup_job
+
+log = setup_job(snakemake.log[0], threads=0)
+cfg = snakemake.params.cfg
+raw, manifest, fixed_splits = read_raw(cfg, snakemake.input[0])
+meta = build_store(raw, Path(snakemake.output.meta).parent, image_size=snakemake.params.image_size,
+                   ratios=cfg["split"], seed=snakemake.params.split_seed, metric=cfg["metric"],
+                   manifest=manifest, fixed_splits=fixed_splits)
+log.info("prepared %d images: %s, split hash %s", meta["n_images"], meta["split_sizes"], meta["split_hash"])

@@ -1,0 +1,20 @@
+"""Rule tables: Table 1 (fine-tuning) and Table 3 (k-NN) as CSV, Markdown and LaTeX."""
+import pandas as pd
+
+from vitmed.io import write_text
+from vitmed.report.tables import ordered, summarize, to_latex, to_markdown
+from vitmed.runtime import setup_job
+
+log = setup_job(snakemake.log[0], threads=0)
+params = snakemake.params
+runs = pd.read_parquet(snakemake.input[0])
+titles = {"table1": ("finetune", "Table 1: fine-tuning, median ± std over seeds"),
+          "table3": ("knn", "Table 3: k-NN evaluation of the initialized encoders, median ± std over seeds")}
+for name, (protocol, title) in titles.items():
+    table = ordered(summarize(runs, protocol), params.inits, params.models, list(params.datasets))
+    missing = table["median"].isna().sum()
+    if missing:
+        log.warning("%s: %d empty cells", name, missing)
+    write_text(snakemake.output[f"{name}_csv"], table.to_csv(index=False))
+    write_text(snakemake.output[f"{name}_md"], to_markdown(table, params.datasets, f"{title} ({params.study})"))
+    write_text(snakemake.output[f"{name}_tex"], to_latex(table, params.datasets, f"{title} ({params.study})"))

@@ -1,0 +1,1 @@
+"""Data stages: raw layouts -> standardized store -> splits -> torch datasets."""

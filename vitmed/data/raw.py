@@ -1,0 +1,90 @@
+"""The raw-table interface between dataset adapters and the standardized store.
+
+Every adapter (synthetic, APTOS2019, ISIC2019, ...) turns a publisher's raw layout into a
+``RawTable``: one row per image with ``sample_id``, ``group_id`` (patient/lesion or None),
+``path`` (image file) and the label column(s). The store builder never sees the layouts.
+
+The synthetic study writes its raw data in the plain layout ``labels.csv`` + ``images/``,
+so that ``prepare`` decodes real image files exactly as it does for downloaded datasets.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from vitmed.data.synthetic import SyntheticSet
+from vitmed.io import atomic_path, write_json
+
+TASKS = ("binary", "multiclass", "multilabel")
+
+
+@dataclass
+class RawTable:
+    frame: pd.DataFrame          # sample_id, group_id, path, *label_columns
+    label_columns: list[str]     # ["label"] for (multi)class/binary, one per class for multilabel
+    classes: list[str]
+    task: str
+    channels: int                # 1 = grayscale, 3 = RGB
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        missing = {"sample_id", "group_id", "path", *self.label_columns} - set(self.frame.columns)
+        if missing:
+            raise ValueError(f"raw table lacks columns {sorted(missing)}")
+        dup = self.frame["sample_id"].duplicated()
+        if dup.any():
+            raise ValueError(f"duplicate sample_id {self.frame.loc[dup, 'sample_id'].iloc[0]!r}")
+
+
+def write_plain_layout(dataset: SyntheticSet, out_dir: str | Path) -> None:
+    """Write ``images/<id>.png`` and ``labels.csv`` (+ ``classes.json``), the manifest last
+    so that a crash leaves no ``labels.csv`` pointing at missing images."""
+    out_dir = Path(out_dir)
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    mode = "L" if dataset.images.shape[-1] == 1 else "RGB"
+    rows = []
+    for i, image in enumerate(dataset.images):
+        sample_id = f"img{i:06d}"
+        Image.fromarray(image.squeeze(-1) if mode == "L" else image, mode).save(
+            out_dir / "images" / f"{sample_id}.png")
+        row = {"sample_id": sample_id,
+               "group_id": None if dataset.groups is None else dataset.groups[i]}
+        if dataset.task == "multilabel":
+            row.update({c: int(v) for c, v in zip(dataset.classes, dataset.labels[i])})
+        else:
+            row["label"] = int(dataset.labels[i])
+        rows.append(row)
+    write_json(out_dir / "classes.json", {"classes": dataset.classes, "task": dataset.task,
+                                          "channels": int(dataset.images.shape[-1])})
+    with atomic_path(out_dir / "labels.csv") as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
+
+
+def read_plain_layout(raw_dir: str | Path) -> RawTable:
+    raw_dir = Path(raw_dir)
+    info = json.loads((raw_dir / "classes.json").read_text())
+    frame = pd.read_csv(raw_dir / "labels.csv", dtype={"sample_id": str, "group_id": object})
+    frame["path"] = [str(raw_dir / "images" / f"{s}.png") for s in frame["sample_id"]]
+    label_columns = info["classes"] if info["task"] == "multilabel" else ["label"]
+    return RawTable(frame, label_columns, info["classes"], info["task"], info["channels"])
+
+
+def load_image(path: str, channels: int, size: int, row: int, manifest: str) -> np.ndarray:
+    """Decode, convert and resize one image to (size, size, channels) uint8; errors name
+    the manifest row and file."""
+    try:
+        with Image.open(path) as img:
+            img = img.convert("L" if channels == 1 else "RGB")
+            img = img.resize((size, size), Image.Resampling.BILINEAR)
+            array = np.asarray(img, dtype=np.uint8)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{manifest} row {row}: image file not found: {path}") from None
+    except OSError as err:
+        raise OSError(f"{manifest} row {row}: cannot read image {path}: {err}") from None
+    return array[..., None] if channels == 1 else array

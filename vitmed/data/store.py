@@ -1,0 +1,93 @@
+"""The standardized store: every image resized once into a memory-mappable uint8 array.
+
+    <data_dir>/images.npy      (N, S, S, C) uint8, row i = index row with store_row i
+    <data_dir>/index.parquet   sample_id, group_id, split, store_row, label column(s)
+    <data_dir>/meta.json       task, classes, metric, label columns, channels, split counts
+    <data_dir>/splits.csv      images per class and split
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from vitmed.data.raw import RawTable, load_image
+from vitmed.data.splits import assign_splits, split_hash, split_table, stratum_of
+from vitmed.io import atomic_path, write_json, write_parquet
+
+
+def build_store(raw: RawTable, data_dir: str | Path, *, image_size: int, ratios: dict[str, float],
+                seed: int, metric: str, manifest: str = "raw table",
+                fixed_splits: pd.Series | None = None) -> dict:
+    """Decode and resize every image of ``raw`` into ``data_dir``; return the meta dict.
+
+    ``fixed_splits`` keeps a publisher's official split (e.g. PatchCamelyon) instead of
+    drawing one."""
+    data_dir = Path(data_dir)
+    frame = raw.frame.reset_index(drop=True)
+    labels = frame[raw.label_columns].to_numpy()
+    if raw.task != "multilabel":
+        labels = labels[:, 0]
+        bad = ~np.isin(labels, np.arange(len(raw.classes)))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{manifest} row {row}: label {labels[row]!r} is not one of "
+                             f"0..{len(raw.classes) - 1} ({raw.classes})")
+    groups = frame["group_id"].to_numpy(dtype=object)
+    if fixed_splits is not None:
+        splits = fixed_splits.to_numpy()
+    else:
+        splits = assign_splits(stratum_of(labels), None if pd.isna(groups).all() else groups,
+                               ratios, seed)
+
+    with atomic_path(data_dir / "images.npy") as tmp:
+        images = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
+                                           shape=(len(frame), image_size, image_size, raw.channels))
+        for row, path in enumerate(tqdm(frame["path"], desc=f"prepare {data_dir.name}",
+                                        mininterval=5)):
+            images[row] = load_image(path, raw.channels, image_size, row, manifest)
+        images.flush()
+        del images
+
+    index = frame[["sample_id", "group_id"]].copy()
+    index["split"] = splits
+    index["store_row"] = np.arange(len(frame))
+    for column in raw.label_columns:
+        index[column] = frame[column].astype(np.int64)
+    counts = split_table(index, raw.label_columns)
+    with atomic_path(data_dir / "splits.csv") as tmp:
+        counts.to_csv(tmp)
+    meta = {
+        "task": raw.task,
+        "classes": raw.classes,
+        "label_columns": raw.label_columns,
+        "metric": metric,
+        "channels": raw.channels,
+        "image_size": image_size,
+        "n_images": len(index),
+        "split_sizes": {s: int((index["split"] == s).sum()) for s in ("train", "val", "test")},
+        "split_hash": split_hash(index),
+        "split_seed": seed,
+    }
+    write_parquet(data_dir / "index.parquet", index)
+    write_json(data_dir / "meta.json", meta)
+    return meta
+
+
+def load_meta(data_dir: str | Path) -> dict:
+    return json.loads((Path(data_dir) / "meta.json").read_text())
+
+
+def load_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Memory-mapped images and labels of one split (labels (N,) int or (N, L) float)."""
+    data_dir = Path(data_dir)
+    meta = load_meta(data_dir)
+    index = pd.read_parquet(data_dir / "index.parquet")
+    rows = index[index["split"] == split]
+    images = np.load(data_dir / "images.npy", mmap_mode="r")
+    labels = rows[meta["label_columns"]].to_numpy()
+    labels = labels.astype(np.float32) if meta["task"] == "multilabel" else labels[:, 0].astype(np.int64)
+    return images, labels, rows

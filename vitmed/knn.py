@@ -1,0 +1,59 @@
+"""Weighted k-NN classification on L2-normalized embeddings (the DINO evaluation protocol).
+
+Each test embedding votes with its k most cosine-similar training embeddings, weighted by
+exp(similarity / T). Single-label tasks accumulate one-hot votes; multi-label tasks take the
+weighted average of the neighbours' label vectors. The result is a score matrix (N, C).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from vitmed.data.dataset import StoreDataset, eval_transform
+from vitmed.data.store import load_meta
+from vitmed.metrics import score
+from vitmed.models import embed
+
+
+@torch.no_grad()
+def knn_scores(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
+               *, k: int, temperature: float, num_classes: int, chunk_size: int = 1024) -> torch.Tensor:
+    """``train_labels`` is (N,) int for single-label or (N, C) {0,1} for multi-label."""
+    train = F.normalize(train_features.float(), dim=1)
+    test = F.normalize(test_features.float(), dim=1)
+    k = min(k, len(train))
+    targets = (F.one_hot(train_labels.long(), num_classes).float() if train_labels.ndim == 1
+               else train_labels.float())
+    out = []
+    for start in range(0, len(test), chunk_size):  # bounds memory at chunk x N_train
+        similarity = test[start:start + chunk_size] @ train.T
+        top_sim, top_idx = similarity.topk(k, dim=1)
+        weights = (top_sim / temperature).exp()
+        votes = (weights.unsqueeze(-1) * targets[top_idx]).sum(dim=1)
+        out.append(votes / weights.sum(dim=1, keepdim=True))
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def extract_features(model: torch.nn.Module, loader) -> tuple[torch.Tensor, torch.Tensor]:
+    model.eval()
+    features, labels = [], []
+    for images, y in loader:
+        features.append(embed(model, images))
+        labels.append(torch.as_tensor(y))
+    return torch.cat(features), torch.cat(labels)
+
+
+def knn_evaluate(model: torch.nn.Module, data_dir, *, k: int, temperature: float, input_size: int,
+                 batch_size: int) -> dict:
+    """k-NN score of a frozen encoder: train split as memory bank, test split scored."""
+    meta = load_meta(data_dir)
+    loaders = {split: DataLoader(StoreDataset(data_dir, split, eval_transform(input_size)),
+                                 batch_size=batch_size) for split in ("train", "test")}
+    train_x, train_y = extract_features(model, loaders["train"])
+    test_x, test_y = extract_features(model, loaders["test"])
+    scores = knn_scores(train_x, train_y, test_x, k=k, temperature=temperature,
+                        num_classes=len(meta["classes"]))
+    return {"metric": meta["metric"], "value": score(meta["metric"], test_y.numpy(), scores.numpy()),
+            "k": min(k, len(train_x)), "embedding_dim": int(train_x.shape[1])}

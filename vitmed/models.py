@@ -1,0 +1,66 @@
+"""timm models and the one resolver for their initial weights.
+
+An initialization is described by a *weights source*:
+  ``None``          random init (timm's default: Kaiming for ResNets, trunc-normal for ViTs)
+  ``"timm-hub"``    timm's pretrained ImageNet weights for the model name (connected machines)
+  a file path       a state dict written by this pipeline (synthetic-source pretraining, DINO)
+                    or supplied by the user; the classifier head is dropped and re-initialized.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import timm
+import torch
+from torch import nn
+
+HUB = "timm-hub"
+
+
+def _classifier_prefixes(model: nn.Module) -> tuple[str, ...]:
+    head = model.pretrained_cfg.get("classifier", "head")
+    heads = head if isinstance(head, (list, tuple)) else [head]
+    return tuple(f"{h}." for h in heads)
+
+
+def load_backbone_weights(model: nn.Module, path: str | Path) -> None:
+    """Load a state dict into ``model`` except its classifier; any other mismatch is an error."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = state.get("model", state)
+    prefixes = _classifier_prefixes(model)
+    state = {k: v for k, v in state.items() if not k.startswith(prefixes)}
+    result = model.load_state_dict(state, strict=False)
+    missing = [k for k in result.missing_keys if not k.startswith(prefixes)]
+    if missing or result.unexpected_keys:
+        raise ValueError(f"weights file {path} does not fit {model.pretrained_cfg.get('architecture')}: "
+                         f"missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}")
+
+
+def create_model(timm_name: str, num_classes: int, weights: str | None = None,
+                 model_kwargs: dict | None = None) -> nn.Module:
+    kwargs = dict(model_kwargs or {})
+    model = timm.create_model(timm_name, pretrained=weights == HUB, num_classes=num_classes, **kwargs)
+    if weights not in (None, HUB):
+        load_backbone_weights(model, weights)
+    return model
+
+
+def describe_weights(weights: str | None) -> str:
+    """The provenance of an initialization, as shown in the tables."""
+    if weights is None:
+        return "random"
+    if weights == HUB:
+        return "timm hub"
+    return f"file:{Path(weights).name}"
+
+
+@torch.no_grad()
+def embed(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """The paper's k-NN embedding: CLS token for ViTs, pooled penultimate features for CNNs
+    (timm's ``forward_head(pre_logits=True)`` gives exactly these for each family)."""
+    return model.forward_head(model.forward_features(images), pre_logits=True)
+
+
+def is_vit(model: nn.Module) -> bool:
+    return isinstance(model, (timm.models.vision_transformer.VisionTransformer,
+                              timm.models.swin_transformer.SwinTransformer))

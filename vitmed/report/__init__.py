@@ -1,0 +1,1 @@
+"""Results: tidy run table -> paper tables and figures."""

@@ -1,0 +1,172 @@
+"""Supervised fine-tuning with the paper's procedure.
+
+Adam (AdamW for randomly initialized ViTs), linear warm-up, and the learning rate divided by
+10 each time the validation metric saturates until it reaches its final value; one more
+saturation there ends training. The checkpoint with the best validation metric is scored on
+the test split. The job checkpoints at every epoch and resumes from it when rerun; the
+random state of every epoch is derived from (seed, epoch), so a resumed run retraces the
+uninterrupted one exactly.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from vitmed.data.dataset import StoreDataset, eval_transform, train_transform
+from vitmed.data.store import load_meta
+from vitmed.io import atomic_path
+from vitmed.metrics import score
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SaturationSchedule:
+    """Warm-up, then drop the lr by ``factor`` after ``patience`` epochs without a new best
+    validation metric; ``finished`` once it saturates at ``min_lr``."""
+    base_lr: float
+    warmup_iters: int
+    factor: float
+    min_lr: float
+    patience: int
+    level: float = field(init=False)
+    best: float = field(init=False, default=-math.inf)
+    epochs_since_best: int = field(init=False, default=0)
+    finished: bool = field(init=False, default=False)
+
+    def __post_init__(self):
+        self.level = self.base_lr
+
+    def lr(self, iteration: int) -> float:
+        warm = min(1.0, (iteration + 1) / self.warmup_iters) if self.warmup_iters > 0 else 1.0
+        return self.level * warm
+
+    def update(self, metric: float) -> bool:
+        """Record an epoch's validation metric; return True if it is a new best."""
+        if metric > self.best:
+            self.best, self.epochs_since_best = metric, 0
+            return True
+        self.epochs_since_best += 1
+        if self.epochs_since_best > self.patience:
+            if self.level <= self.min_lr * (1 + 1e-9):
+                self.finished = True
+            else:
+                self.level = max(self.level / self.factor, self.min_lr)
+                self.epochs_since_best = 0
+        return False
+
+
+def loss_function(task: str) -> nn.Module:
+    return nn.BCEWithLogitsLoss() if task == "multilabel" else nn.CrossEntropyLoss()
+
+
+def to_scores(logits: torch.Tensor, task: str) -> torch.Tensor:
+    return logits.sigmoid() if task == "multilabel" else logits.softmax(dim=1)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, loader: DataLoader, task: str) -> tuple[np.ndarray, np.ndarray]:
+    model.eval()
+    scores, labels = [], []
+    for images, y in loader:
+        scores.append(to_scores(model(images), task))
+        labels.append(y)
+    return torch.cat(scores).numpy(), torch.cat(labels).numpy()
+
+
+def make_optimizer(name: str, params, weight_decay: float) -> torch.optim.Optimizer:
+    optimizers = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+    return optimizers[name](params, lr=0.0, weight_decay=weight_decay)
+
+
+def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    torch.manual_seed(seed * 100_003 + epoch)  # augmentations draw from the global RNG
+    return torch.Generator().manual_seed(seed * 100_019 + epoch)
+
+
+def finetune(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, seed: int, lr: float,
+             optimizer: str, hp: dict, input_size: int) -> dict:
+    """Train ``model`` on ``data_dir``; write ``log.csv``, ``best.pt``; return the result."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    meta = load_meta(data_dir)
+    task, metric = meta["task"], meta["metric"]
+    train_set = StoreDataset(data_dir, "train", train_transform(input_size, hp["augment"]))
+    val_loader = DataLoader(StoreDataset(data_dir, "val", eval_transform(input_size)),
+                            batch_size=hp["eval_batch_size"])
+    test_loader = DataLoader(StoreDataset(data_dir, "test", eval_transform(input_size)),
+                             batch_size=hp["eval_batch_size"])
+    criterion = loss_function(task)
+    opt = make_optimizer(optimizer, model.parameters(), hp["weight_decay"])
+    schedule = SaturationSchedule(lr, hp["warmup_iters"], hp["lr_drop_factor"], hp["min_lr"],
+                                  hp["patience"])
+    state = {"epoch": 0, "iteration": 0, "rows": [], "best_state": None, "best_epoch": -1}
+
+    checkpoint = run_dir / "checkpoint.pt"
+    if checkpoint.exists():  # resume a killed or preempted job
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        for key, value in saved["schedule"].items():
+            setattr(schedule, key, value)
+        state = saved["state"]
+        log.info("resumed from %s at epoch %d", checkpoint, state["epoch"])
+
+    while state["epoch"] < hp["max_epochs"] and not schedule.finished:
+        epoch = state["epoch"]
+        started = time.perf_counter()
+        loader = DataLoader(train_set, batch_size=hp["batch_size"], shuffle=True, drop_last=True,
+                            generator=_epoch_generator(seed, epoch), num_workers=hp["num_workers"])
+        model.train()
+        losses = []
+        for images, labels in tqdm(loader, desc=f"epoch {epoch}", leave=False, mininterval=2):
+            for group in opt.param_groups:
+                group["lr"] = schedule.lr(state["iteration"])
+            loss = criterion(model(images), labels)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            state["iteration"] += 1
+        val_scores, val_labels = predict(model, val_loader, task)
+        val_metric = score(metric, val_labels, val_scores)
+        lr_used = opt.param_groups[0]["lr"]
+        if schedule.update(val_metric):
+            state["best_state"] = copy.deepcopy(model.state_dict())
+            state["best_epoch"] = epoch
+        state["rows"].append({"epoch": epoch, "iterations": state["iteration"], "lr": lr_used,
+                              "train_loss": float(np.mean(losses)) if losses else float("nan"),
+                              f"val_{metric}": val_metric,
+                              "seconds": round(time.perf_counter() - started, 3)})
+        log.info("epoch %d loss %.4f val %s %.4f lr %.2e", epoch, state["rows"][-1]["train_loss"],
+                 metric, val_metric, lr_used)
+        state["epoch"] += 1
+        with atomic_path(checkpoint) as tmp:
+            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                        "schedule": {k: v for k, v in asdict(schedule).items()},
+                        "state": state}, tmp)
+
+    with atomic_path(run_dir / "log.csv") as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(state["rows"][0]))
+        writer.writeheader()
+        writer.writerows(state["rows"])
+    model.load_state_dict(state["best_state"])
+    with atomic_path(run_dir / "best.pt") as tmp:
+        torch.save(state["best_state"], tmp)
+    test_scores, test_labels = predict(model, test_loader, task)
+    checkpoint.unlink()  # the job's outputs are complete; the next run starts afresh
+    return {"metric": metric, "value": score(metric, test_labels, test_scores),
+            "val_best": schedule.best, "best_epoch": state["best_epoch"],
+            "epochs": state["epoch"], "iterations": state["iteration"],
+            "stopped_by": "saturation" if schedule.finished else "max_epochs"}

@@ -1,0 +1,52 @@
+# Shared wiring: the study's result root, wildcard constraints and input functions.
+import re
+
+RESULTS = f"{config['results_dir']}/{config['study']}"
+LOGS = f"{RESULTS}/logs"
+BENCH = f"{RESULTS}/benchmarks"
+
+DATASETS = list(config["datasets"])
+MODELS = list(config["models"])
+INITS = list(config["inits"])
+SEEDS = list(config["seeds"])
+# The synthetic ImageNet stand-in is prepared like any dataset, under a reserved name.
+SOURCE = "source-imagenet"
+
+
+wildcard_constraints:
+    dataset="|".join(map(re.escape, DATASETS + [SOURCE])),
+    model="|".join(map(re.escape, MODELS)),
+    init="|".join(map(re.escape, INITS)),
+    seed=r"\d+",
+
+
+def dataset_config(name):
+    """Config of a target dataset, or of the synthetic source set."""
+    if name == SOURCE:
+        source = config["imagenet"]["synthetic_source"]
+        return {"source": "synthetic", "generator": source["generator"], "metric": "macro_recall",
+                "n_images": source["n_images"], "raw_size": source["raw_size"],
+                "split": {"train": 0.8, "val": 0.1, "test": 0.1}, "raw_dir": None}
+    return config["datasets"][name]
+
+
+def init_weights(wildcards):
+    """The weights file an init starts from ([] when none is a file of this study)."""
+    if wildcards.init == "imagenet" and config["imagenet"]["source"] == "synthetic":
+        return f"{RESULTS}/weights/{wildcards.model}/imagenet.pt"
+    return []
+
+
+def weights_source(init, model):
+    """What the resolver in vitmed.models receives: None, "timm-hub" or a file path."""
+    if init == "random":
+        return None
+    source = config["imagenet"]["source"]
+    if source == "hub":
+        return "timm-hub"
+    if source == "file":
+        path = config["models"][model]["imagenet_file"]
+        if not path:
+            raise ValueError(f"imagenet.source is 'file' but models.{model}.imagenet_file is not set")
+        return path
+    return f"{RESULTS}/weights/{model}/imagenet.pt"

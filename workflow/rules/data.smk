@@ -1,0 +1,63 @@
+# download -> prepare: raw data in the publisher's layout -> standardized store + split.
+
+
+rule generate_synthetic:
+    """Write a synthetic dataset in the plain raw layout (labels.csv + images/*.png)."""
+    output:
+        labels=f"{RESULTS}/raw/{{dataset}}/labels.csv",
+        classes=f"{RESULTS}/raw/{{dataset}}/classes.json",
+        images=directory(f"{RESULTS}/raw/{{dataset}}/images"),
+    params:
+        cfg=lambda wc: dataset_config(wc.dataset),
+        # each dataset draws from its own stream; the seed depends on the name only
+        seed=lambda wc: int.from_bytes(wc.dataset.encode(), "little") % (2**31),
+    log:
+        f"{LOGS}/generate_synthetic/{{dataset}}.log",
+    conda:
+        "../../envs/vitmed.yaml"
+    script:
+        "../../scripts/generate_synthetic.py"
+
+
+rule locate_raw:
+    """Find a real dataset's raw folder (config raw_dir) and record where it is."""
+    output:
+        f"{RESULTS}/raw/{{dataset}}/source.json",
+    params:
+        cfg=lambda wc: dataset_config(wc.dataset),
+    localrule: True
+    log:
+        f"{LOGS}/locate_raw/{{dataset}}.log",
+    conda:
+        "../../envs/vitmed.yaml"
+    script:
+        "../../scripts/locate_raw.py"
+
+
+def raw_input(wildcards):
+    if dataset_config(wildcards.dataset)["source"] == "synthetic":
+        return f"{RESULTS}/raw/{wildcards.dataset}/labels.csv"
+    return f"{RESULTS}/raw/{wildcards.dataset}/source.json"
+
+
+rule prepare:
+    """Resize every image once into images.npy; write index.parquet, meta.json, splits.csv."""
+    input:
+        raw_input,
+    output:
+        images=f"{RESULTS}/data/{{dataset}}/images.npy",
+        index=f"{RESULTS}/data/{{dataset}}/index.parquet",
+        meta=f"{RESULTS}/data/{{dataset}}/meta.json",
+        splits=f"{RESULTS}/data/{{dataset}}/splits.csv",
+    params:
+        cfg=lambda wc: dataset_config(wc.dataset),
+        image_size=config["image_size"],
+        split_seed=config["split_seed"],
+    log:
+        f"{LOGS}/prepare/{{dataset}}.log",
+    benchmark:
+        f"{BENCH}/prepare/{{dataset}}.tsv"
+    conda:
+        "../../envs/vitmed.yaml"
+    script:
+        "../../scripts/prepare.py"

@@ -1,0 +1,25 @@
+# Fine-tuning: one job per {dataset} x {model} x {init} x {seed}.
+
+
+rule finetune:
+    input:
+        meta=f"{RESULTS}/data/{{dataset}}/meta.json",
+        weights=init_weights,
+    output:
+        metrics=f"{RESULTS}/finetune/{{dataset}}/{{model}}/{{init}}/seed{{seed}}/metrics.json",
+        log_csv=f"{RESULTS}/finetune/{{dataset}}/{{model}}/{{init}}/seed{{seed}}/log.csv",
+        weights=f"{RESULTS}/finetune/{{dataset}}/{{model}}/{{init}}/seed{{seed}}/best.pt",
+    params:
+        model=lambda wc: config["models"][wc.model],
+        weights=lambda wc: weights_source(wc.init, wc.model),
+        hp=config["finetune"],
+        input_size=config["input_size"],
+    threads: 1
+    log:
+        f"{LOGS}/finetune/{{dataset}}/{{model}}/{{init}}/seed{{seed}}.log",
+    benchmark:
+        f"{BENCH}/finetune/{{dataset}}/{{model}}/{{init}}/seed{{seed}}.tsv"
+    conda:
+        "../../envs/vitmed.yaml"
+    script:
+        "../../scripts/finetune.py"

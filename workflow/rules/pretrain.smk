@@ -1,0 +1,26 @@
+# Source pretraining: the offline stand-in for ImageNet weights (imagenet.source: synthetic).
+
+
+rule pretrain_source:
+    """Supervised training of a model on the synthetic source set; writes its weights file,
+    which the imagenet init then loads through the same resolver as any weights file."""
+    input:
+        meta=f"{RESULTS}/data/{SOURCE}/meta.json",
+    output:
+        weights=f"{RESULTS}/weights/{{model}}/imagenet.pt",
+        metrics=f"{RESULTS}/weights/{{model}}/source_metrics.json",
+        log_csv=f"{RESULTS}/weights/{{model}}/source_log.csv",
+    params:
+        model=lambda wc: config["models"][wc.model],
+        source=config["imagenet"]["synthetic_source"],
+        finetune=config["finetune"],
+        input_size=config["input_size"],
+    threads: 1
+    log:
+        f"{LOGS}/pretrain_source/{{model}}.log",
+    benchmark:
+        f"{BENCH}/pretrain_source/{{model}}.tsv"
+    conda:
+        "../../envs/vitmed.yaml"
+    script:
+        "../../scripts/pretrain_source.py"

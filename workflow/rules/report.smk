@@ -1,0 +1,62 @@
+# aggregate -> tables and figures.
+
+
+rule aggregate:
+    """One tidy row per (dataset, model, init, seed, protocol, metric, value)."""
+    input:
+        finetune=expand(f"{RESULTS}/finetune/{{dataset}}/{{model}}/{{init}}/seed{{seed}}/metrics.json",
+                        dataset=DATASETS, model=MODELS, init=INITS, seed=SEEDS),
+        knn=expand(f"{RESULTS}/knn/{{dataset}}/{{model}}/{{init}}/metrics.json",
+                   dataset=DATASETS, model=MODELS, init=INITS),
+    output:
+        f"{RESULTS}/runs.parquet",
+    localrule: True
+    log:
+        f"{LOGS}/aggregate.log",
+    conda:
+        "../../envs/vitmed.yaml"
+    script:
+        "../../scripts/aggregate.py"
+
+
+rule tables:
+    """Table 1 (fine-tuning) and Table 3 (k-NN): median +- std over seeds."""
+    input:
+        f"{RESULTS}/runs.parquet",
+    output:
+        **{f"{table}_{ext}": report(f"{RESULTS}/tables/{table}.{ext}", category=category,
+                                    caption=f"../report/{table}.rst")
+           for table, category in [("table1", "Table 1"), ("table3", "Table 3")]
+           for ext in ["csv", "md", "tex"]},
+    params:
+        datasets={name: config["datasets"][name]["metric"] for name in DATASETS},
+        models=MODELS,
+        inits=INITS,
+        study=config["study"],
+    localrule: True
+    log:
+        f"{LOGS}/tables.log",
+    conda:
+        "../../envs/vitmed.yaml"
+    script:
+        "../../scripts/tables.py"
+
+
+rule figure1:
+    """Figure 1: fine-tuning vs k-NN per dataset, model and init (median, error bar = std)."""
+    input:
+        f"{RESULTS}/runs.parquet",
+    output:
+        png=report(f"{RESULTS}/figures/figure1.png", category="Figure 1", caption="../report/figure1.rst"),
+        pdf=f"{RESULTS}/figures/figure1.pdf",
+    params:
+        datasets=DATASETS,
+        models=MODELS,
+        inits=INITS,
+    localrule: True
+    log:
+        f"{LOGS}/figure1.log",
+    conda:
+        "../../envs/vitmed.yaml"
+    script:
+        "../../scripts/figure1.py"
