@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from vitmed.data.dataset import StoreDataset, eval_transform
+from vitmed.augment import BatchEval
+from vitmed.data.dataset import StoreDataset
 from vitmed.data.store import load_meta
 from vitmed.metrics import score
 from vitmed.models import embed
@@ -36,11 +37,11 @@ def knn_scores(train_features: torch.Tensor, train_labels: torch.Tensor, test_fe
 
 
 @torch.no_grad()
-def extract_features(model: torch.nn.Module, loader) -> tuple[torch.Tensor, torch.Tensor]:
+def extract_features(model: torch.nn.Module, loader, transform) -> tuple[torch.Tensor, torch.Tensor]:
     model.eval()
     features, labels = [], []
     for images, y in loader:
-        features.append(embed(model, images))
+        features.append(embed(model, transform(images)))
         labels.append(torch.as_tensor(y))
     return torch.cat(features), torch.cat(labels)
 
@@ -49,10 +50,11 @@ def knn_evaluate(model: torch.nn.Module, data_dir, *, k: int, temperature: float
                  batch_size: int) -> dict:
     """k-NN score of a frozen encoder: train split as memory bank, test split scored."""
     meta = load_meta(data_dir)
-    loaders = {split: DataLoader(StoreDataset(data_dir, split, eval_transform(input_size)),
-                                 batch_size=batch_size) for split in ("train", "test")}
-    train_x, train_y = extract_features(model, loaders["train"])
-    test_x, test_y = extract_features(model, loaders["test"])
+    loaders = {split: DataLoader(StoreDataset(data_dir, split), batch_size=batch_size)
+               for split in ("train", "test")}
+    transform = BatchEval(input_size)
+    train_x, train_y = extract_features(model, loaders["train"], transform)
+    test_x, test_y = extract_features(model, loaders["test"], transform)
     scores = knn_scores(train_x, train_y, test_x, k=k, temperature=temperature,
                         num_classes=len(meta["classes"]))
     return {"metric": meta["metric"], "value": score(meta["metric"], test_y.numpy(), scores.numpy()),

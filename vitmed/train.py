@@ -23,7 +23,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from vitmed.data.dataset import StoreDataset, eval_transform, train_transform
+from vitmed.augment import BatchAugment, BatchEval
+from vitmed.data.dataset import StoreDataset
 from vitmed.data.store import load_meta
 from vitmed.io import atomic_path
 from vitmed.metrics import score
@@ -76,11 +77,11 @@ def to_scores(logits: torch.Tensor, task: str) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, loader: DataLoader, task: str) -> tuple[np.ndarray, np.ndarray]:
+def predict(model: nn.Module, loader: DataLoader, transform: nn.Module, task: str) -> tuple[np.ndarray, np.ndarray]:
     model.eval()
     scores, labels = [], []
     for images, y in loader:
-        scores.append(to_scores(model(images), task))
+        scores.append(to_scores(model(transform(images)), task))
         labels.append(y)
     return torch.cat(scores).numpy(), torch.cat(labels).numpy()
 
@@ -102,11 +103,10 @@ def finetune(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, see
     run_dir.mkdir(parents=True, exist_ok=True)
     meta = load_meta(data_dir)
     task, metric = meta["task"], meta["metric"]
-    train_set = StoreDataset(data_dir, "train", train_transform(input_size, hp["augment"]))
-    val_loader = DataLoader(StoreDataset(data_dir, "val", eval_transform(input_size)),
-                            batch_size=hp["eval_batch_size"])
-    test_loader = DataLoader(StoreDataset(data_dir, "test", eval_transform(input_size)),
-                             batch_size=hp["eval_batch_size"])
+    train_set = StoreDataset(data_dir, "train")
+    augment, evaluate = BatchAugment(input_size, hp["augment"]), BatchEval(input_size)
+    val_loader = DataLoader(StoreDataset(data_dir, "val"), batch_size=hp["eval_batch_size"])
+    test_loader = DataLoader(StoreDataset(data_dir, "test"), batch_size=hp["eval_batch_size"])
     criterion = loss_function(task)
     opt = make_optimizer(optimizer, model.parameters(), hp["weight_decay"])
     schedule = SaturationSchedule(lr, hp["warmup_iters"], hp["lr_drop_factor"], hp["min_lr"],
@@ -133,13 +133,13 @@ def finetune(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, see
         for images, labels in tqdm(loader, desc=f"epoch {epoch}", leave=False, mininterval=2):
             for group in opt.param_groups:
                 group["lr"] = schedule.lr(state["iteration"])
-            loss = criterion(model(images), labels)
+            loss = criterion(model(augment(images)), labels)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             losses.append(loss.item())
             state["iteration"] += 1
-        val_scores, val_labels = predict(model, val_loader, task)
+        val_scores, val_labels = predict(model, val_loader, evaluate, task)
         val_metric = score(metric, val_labels, val_scores)
         lr_used = opt.param_groups[0]["lr"]
         if schedule.update(val_metric):
@@ -164,7 +164,7 @@ def finetune(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, see
     model.load_state_dict(state["best_state"])
     with atomic_path(run_dir / "best.pt") as tmp:
         torch.save(state["best_state"], tmp)
-    test_scores, test_labels = predict(model, test_loader, task)
+    test_scores, test_labels = predict(model, test_loader, evaluate, task)
     checkpoint.unlink()  # the job's outputs are complete; the next run starts afresh
     return {"metric": metric, "value": score(metric, test_labels, test_scores),
             "val_best": schedule.best, "best_epoch": state["best_epoch"],

@@ -34,7 +34,7 @@ def build_store(raw: RawTable, data_dir: str | Path, *, image_size: int, ratios:
         bad = ~np.isin(labels, np.arange(len(raw.classes)))
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"{manifest} row {row}: label {labels[row]!r} is not one of "
+            raise ValueError(f"{manifest} row {row}: label {labels[row]} is not one of "
                              f"0..{len(raw.classes) - 1} ({raw.classes})")
     groups = frame["group_id"].to_numpy(dtype=object)
     if fixed_splits is not None:

@@ -93,7 +93,7 @@ def mammo_mass(n: int, size: int, seed: int) -> SyntheticSet:
             cy, cx = rng.uniform(0.25, 0.75) * size, rng.uniform(0.1, 0.5) * size
             mass = _blob(size, cy, cx, r, r * rng.uniform(0.7, 1.3), rng.uniform(0, np.pi),
                          wobble=rng.uniform(0, 0.15, 3))
-            img = img + mass * rng.uniform(0.12, 0.35)
+            img = img + mass * rng.uniform(0.18, 0.4)
         images[i] = _to_uint8(img[..., None], rng, 0.05)
     return SyntheticSet(images, labels, groups, ["no_mass", "mass"], "binary")
 
@@ -148,9 +148,9 @@ def chest_findings(n: int, size: int, seed: int) -> SyntheticSet:
         img = 0.55 - 0.3 * lungs + 0.06 * _smooth_noise(rng, size, 2)[..., 0]
         for k in np.flatnonzero(labels[i]):
             cy, cx = (np.array(zones[k]) + rng.normal(0, 0.03, 2)) * size
-            ry = size * (0.04 + 0.02 * (k % 3))
-            rx = size * (0.04 + 0.02 * (k % 2))
-            img = img + _blob(size, cy, cx, ry, rx, k * 0.4) * rng.uniform(0.1, 0.3)
+            ry = size * (0.06 + 0.03 * (k % 3))
+            rx = size * (0.06 + 0.03 * (k % 2))
+            img = img + _blob(size, cy, cx, ry, rx, k * 0.4) * rng.uniform(0.15, 0.4)
         images[i] = _to_uint8(img[..., None], rng, 0.05)
     return SyntheticSet(images, labels, groups, list(CHEXPERT_OBSERVATIONS), "multilabel")
 

@@ -60,8 +60,9 @@ def _tex_escape(text: str) -> str:
 
 def to_latex(table: pd.DataFrame, metrics: dict[str, str], caption: str) -> str:
     datasets = list(metrics)
+    kappa, up = r"$\kappa$", r"$\uparrow$"
     header = ["Initialization", "Model"] + [
-        f"{_tex_escape(d)}, {METRIC_LABELS[metrics[d]].replace('κ', '$\\kappa$')} $\\uparrow$" for d in datasets]
+        f"{_tex_escape(d)}, {METRIC_LABELS[metrics[d]].replace('κ', kappa)} {up}" for d in datasets]
     lines = [r"\begin{table}[t]", r"\centering", r"\begin{tabular}{ll" + "c" * len(datasets) + "}",
              r"\toprule", " & ".join(header) + r" \\", r"\midrule"]
     previous = None

@@ -30,14 +30,14 @@ def dataset_config(name):
     return config["datasets"][name]
 
 
-def init_weights(wildcards):
-    """The weights file an init starts from ([] when none is a file of this study)."""
-    if wildcards.init == "imagenet" and config["imagenet"]["source"] == "synthetic":
-        return f"{RESULTS}/weights/{wildcards.model}/imagenet.pt"
+def init_weights(dataset, model, init):
+    """The weights files of this study that an init starts from ([] when it starts from none)."""
+    if init == "imagenet" and config["imagenet"]["source"] == "synthetic":
+        return [f"{RESULTS}/weights/{model}/imagenet.pt"]
     return []
 
 
-def weights_source(init, model):
+def weights_source(dataset, model, init):
     """What the resolver in vitmed.models receives: None, "timm-hub" or a file path."""
     if init == "random":
         return None

@@ -4,14 +4,14 @@
 rule finetune:
     input:
         meta=f"{RESULTS}/data/{{dataset}}/meta.json",
-        weights=init_weights,
+        weights=lambda wc: init_weights(wc.dataset, wc.model, wc.init),
     output:
         metrics=f"{RESULTS}/finetune/{{dataset}}/{{model}}/{{init}}/seed{{seed}}/metrics.json",
         log_csv=f"{RESULTS}/finetune/{{dataset}}/{{model}}/{{init}}/seed{{seed}}/log.csv",
         weights=f"{RESULTS}/finetune/{{dataset}}/{{model}}/{{init}}/seed{{seed}}/best.pt",
     params:
         model=lambda wc: config["models"][wc.model],
-        weights=lambda wc: weights_source(wc.init, wc.model),
+        weights=lambda wc: weights_source(wc.dataset, wc.model, wc.init),
         hp=config["finetune"],
         input_size=config["input_size"],
     threads: 1

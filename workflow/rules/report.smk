@@ -6,8 +6,7 @@ rule aggregate:
     input:
         finetune=expand(f"{RESULTS}/finetune/{{dataset}}/{{model}}/{{init}}/seed{{seed}}/metrics.json",
                         dataset=DATASETS, model=MODELS, init=INITS, seed=SEEDS),
-        knn=expand(f"{RESULTS}/knn/{{dataset}}/{{model}}/{{init}}/metrics.json",
-                   dataset=DATASETS, model=MODELS, init=INITS),
+        knn=expand(f"{RESULTS}/knn/{{dataset}}/{{model}}/metrics.json", dataset=DATASETS, model=MODELS),
     output:
         f"{RESULTS}/runs.parquet",
     localrule: True

@@ -1,0 +1,48 @@
+import copy
+
+import pytest
+import yaml
+from snakemake.utils import validate
+
+from helpers import ROOT, job_counts, load_preset, run_snakemake
+
+SCHEMA = str(ROOT / "workflow" / "schemas" / "config.schema.yaml")
+
+
+def test_dry_run_of_paper_config_lists_the_whole_study(tmp_path):
+    result = run_snakemake(tmp_path, None, "-n", "--configfile", str(ROOT / "config.yaml"))
+    assert result.returncode == 0, result.stderr
+    counts = job_counts(result.stdout + result.stderr)
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    n_cells = len(config["datasets"]) * len(config["models"]) * len(config["inits"])
+    assert counts["finetune"] == n_cells * len(config["seeds"]) == 5 * 4 * 2 * 5
+    assert counts["knn"] == len(config["datasets"]) * len(config["models"])
+    assert counts["prepare"] == 5 and counts["tables"] == 1 and counts["figure1"] == 1
+
+
+def test_defaults_are_filled_in():
+    config = {"study": "x", "datasets": {"A": {"source": "synthetic", "generator": "mammo_mass", "metric": "roc_auc"}},
+              "models": {"M": {"timm_name": "test_vit", "family": "vit"}}}
+    validate(config, SCHEMA)
+    assert config["finetune"]["warmup_iters"] == 1000
+    assert config["finetune"]["lr"] == {"pretrained": 1e-4, "random": 1e-3}
+    assert config["finetune"]["augment"]["color_jitter"]["brightness"] == 0.3
+    assert config["knn"]["k"] == 200
+    assert config["datasets"]["A"]["split"] == {"train": 0.8, "val": 0.1, "test": 0.1}
+    assert config["seeds"] == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda c: c["finetune"].update(learning_rate=0.1), "'learning_rate' was unexpected"),
+    (lambda c: c["finetune"].update(batch_size=-4), "batch_size"),
+    (lambda c: c["datasets"]["SynMammo"].update(metric="accuracy"), "'accuracy' is not one of"),
+    (lambda c: c.update(inits=["random", "imagenet21k"]), "'imagenet21k' is not one of"),
+    (lambda c: c["datasets"]["SynSkin"].pop("generator"), "'generator' is a required property"),
+])
+def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, edit, expected):
+    config = copy.deepcopy(load_preset("synthetic"))
+    edit(config)
+    result = run_snakemake(tmp_path, config, "-n")
+    assert result.returncode != 0
+    assert expected in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()

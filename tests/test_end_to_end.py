@@ -1,0 +1,66 @@
+"""The whole DAG on a tiny synthetic study, in a temporary directory."""
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from helpers import load_preset, run_snakemake
+
+
+def tiny_study() -> dict:
+    config = load_preset("synthetic")
+    config["study"] = "tiny"
+    keep = {"SynSkin": 160, "SynChest": 160}  # a multiclass and a multi-label task
+    config["datasets"] = {name: dict(config["datasets"][name], n_images=n) for name, n in keep.items()}
+    config["imagenet"]["synthetic_source"].update(n_images=320, epochs=2)
+    config["finetune"].update(max_epochs=2, warmup_iters=4)
+    return config
+
+
+@pytest.mark.slow
+def test_synthetic_study_end_to_end(tmp_path):
+    config = tiny_study()
+    result = run_snakemake(tmp_path, config, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-4000:]
+    study = tmp_path / "results" / "tiny"
+
+    runs = pd.read_parquet(study / "runs.parquet")
+    assert set(runs["protocol"]) == {"finetune", "knn"}
+    assert len(runs) == 2 * 2 * 2 * 2 * 2  # datasets x models x inits x seeds x protocols
+    assert runs["value"].map(math.isfinite).all()
+    imagenet = runs[runs["init"] == "imagenet"]
+    assert imagenet["weights"].str.startswith("file:imagenet.pt").all()
+
+    for table, protocol in [("table1", "finetune"), ("table3", "knn")]:
+        cells = pd.read_csv(study / "tables" / f"{table}.csv")
+        assert len(cells) == len(config["inits"]) * len(config["models"]) * len(config["datasets"])
+        assert cells["median"].map(math.isfinite).all() and cells["std"].map(math.isfinite).all()
+        assert (cells["n_seeds"] == 2).all()
+        expected = runs[(runs["protocol"] == protocol) & (runs["dataset"] == "SynSkin") &
+                        (runs["model"] == "ViT-toy") & (runs["init"] == "random")]["value"].median()
+        cell = cells[(cells["dataset"] == "SynSkin") & (cells["model"] == "ViT-toy") & (cells["init"] == "random")]
+        assert cell["median"].item() == pytest.approx(expected)
+        markdown = (study / "tables" / f"{table}.md").read_text()
+        assert "ImageNet (supervised) [file:imagenet.pt]" in markdown and "±" in markdown
+        assert r"\begin{tabular}" in (study / "tables" / f"{table}.tex").read_text()
+
+    # k-NN of a pretrained encoder is one number for every seed
+    knn = runs[(runs["protocol"] == "knn") & (runs["init"] == "imagenet")]
+    assert (knn.groupby(["dataset", "model"])["value"].nunique() == 1).all()
+
+    for ext in ("png", "pdf"):
+        assert (study / "figures" / f"figure1.{ext}").stat().st_size > 10_000
+    log = pd.read_csv(next((study / "finetune" / "SynChest" / "ResNet-toy" / "random").glob("seed*/log.csv")))
+    assert list(log.columns) == ["epoch", "iterations", "lr", "train_loss", "val_macro_roc_auc", "seconds"]
+    metrics = json.loads((study / "finetune" / "SynChest" / "ResNet-toy" / "random" / "seed0" / "metrics.json").read_text())
+    assert metrics["metric"] == "macro_roc_auc" and 0 <= metrics["value"] <= 1
+    assert not list(study.rglob("checkpoint.pt")), "completed jobs leave no resume checkpoint"
+
+    # same config + same seed -> same numbers: rerunning one job reproduces its metric
+    rerun = run_snakemake(tmp_path, config, "--cores", "1", "--forcerun", "finetune", "--until", "finetune",
+                          "--allowed-rules", "finetune",
+                          str(study / "finetune" / "SynChest" / "ResNet-toy" / "random" / "seed0" / "metrics.json"))
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    again = json.loads((study / "finetune" / "SynChest" / "ResNet-toy" / "random" / "seed0" / "metrics.json").read_text())
+    assert again["value"] == metrics["value"]
