@@ -15,8 +15,9 @@ def test_dry_run_of_paper_config_lists_the_whole_study(tmp_path):
     counts = job_counts(result.stdout + result.stderr)
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     n_cells = len(config["datasets"]) * len(config["models"]) * len(config["inits"])
-    assert counts["finetune"] == n_cells * len(config["seeds"]) == 5 * 4 * 2 * 5
+    assert counts["finetune"] == n_cells * len(config["seeds"]) == 5 * 4 * 3 * 5
     assert counts["knn"] == len(config["datasets"]) * len(config["models"])
+    assert counts["pretrain_dino"] == 5 * 4
     assert counts["prepare"] == 5 and counts["tables"] == 1 and counts["figure1"] == 1
 
 

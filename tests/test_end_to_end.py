@@ -15,6 +15,7 @@ def tiny_study() -> dict:
     config["datasets"] = {name: dict(config["datasets"][name], n_images=n) for name, n in keep.items()}
     config["imagenet"]["synthetic_source"].update(n_images=320, epochs=2)
     config["finetune"].update(max_epochs=2, warmup_iters=4)
+    config["dino"].update(epochs=2, batch_size=32)
     return config
 
 
@@ -27,10 +28,13 @@ def test_synthetic_study_end_to_end(tmp_path):
 
     runs = pd.read_parquet(study / "runs.parquet")
     assert set(runs["protocol"]) == {"finetune", "knn"}
-    assert len(runs) == 2 * 2 * 2 * 2 * 2  # datasets x models x inits x seeds x protocols
+    assert len(runs) == 2 * 2 * 3 * 2 * 2  # datasets x models x inits x seeds x protocols
     assert runs["value"].map(math.isfinite).all()
     imagenet = runs[runs["init"] == "imagenet"]
-    assert imagenet["weights"].str.startswith("file:imagenet.pt").all()
+    assert (imagenet["weights"] == "file:imagenet.pt").all()
+    assert (runs[runs["init"] == "dino"]["weights"] == "file:teacher.pt").all()
+    dino_log = pd.read_csv(study / "dino" / "SynSkin" / "ViT-toy" / "log.csv")
+    assert len(dino_log) == 2 and {"loss", "lr", "weight_decay", "momentum", "teacher_temp"} <= set(dino_log.columns)
 
     for table, protocol in [("table1", "finetune"), ("table3", "knn")]:
         cells = pd.read_csv(study / "tables" / f"{table}.csv")
@@ -43,6 +47,7 @@ def test_synthetic_study_end_to_end(tmp_path):
         assert cell["median"].item() == pytest.approx(expected)
         markdown = (study / "tables" / f"{table}.md").read_text()
         assert "ImageNet (supervised) [file:imagenet.pt]" in markdown and "±" in markdown
+        assert "ImageNet (supervised) + self-supervised with DINO [file:teacher.pt]" in markdown
         assert r"\begin{tabular}" in (study / "tables" / f"{table}.tex").read_text()
 
     # k-NN of a pretrained encoder is one number for every seed

@@ -30,17 +30,12 @@ def dataset_config(name):
     return config["datasets"][name]
 
 
-def init_weights(dataset, model, init):
-    """The weights files of this study that an init starts from ([] when it starts from none)."""
-    if init == "imagenet" and config["imagenet"]["source"] == "synthetic":
-        return [f"{RESULTS}/weights/{model}/imagenet.pt"]
-    return []
-
-
 def weights_source(dataset, model, init):
     """What the resolver in vitmed.models receives: None, "timm-hub" or a file path."""
     if init == "random":
         return None
+    if init == "dino":
+        return f"{RESULTS}/dino/{dataset}/{model}/teacher.pt"
     source = config["imagenet"]["source"]
     if source == "hub":
         return "timm-hub"
@@ -50,3 +45,9 @@ def weights_source(dataset, model, init):
             raise ValueError(f"imagenet.source is 'file' but models.{model}.imagenet_file is not set")
         return path
     return f"{RESULTS}/weights/{model}/imagenet.pt"
+
+
+def init_weights(dataset, model, init):
+    """The weights file an init starts from, as a job input ([] for random init and the hub)."""
+    source = weights_source(dataset, model, init)
+    return [] if source in (None, "timm-hub") else [source]

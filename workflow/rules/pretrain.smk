@@ -24,3 +24,27 @@ rule pretrain_source:
         "../../envs/vitmed.yaml"
     script:
         "../../scripts/pretrain_source.py"
+
+
+rule pretrain_dino:
+    """DINO on the target dataset's training images, from the ImageNet weights; writes the
+    teacher backbone, which init dino loads through the same resolver as any weights file."""
+    input:
+        meta=f"{RESULTS}/data/{{dataset}}/meta.json",
+        weights=lambda wc: init_weights(wc.dataset, wc.model, "imagenet"),
+    output:
+        weights=f"{RESULTS}/dino/{{dataset}}/{{model}}/teacher.pt",
+        log_csv=f"{RESULTS}/dino/{{dataset}}/{{model}}/log.csv",
+    params:
+        model=lambda wc: config["models"][wc.model],
+        weights=lambda wc: weights_source(wc.dataset, wc.model, "imagenet"),
+        dino=config["dino"],
+    threads: 1
+    log:
+        f"{LOGS}/pretrain_dino/{{dataset}}/{{model}}.log",
+    benchmark:
+        f"{BENCH}/pretrain_dino/{{dataset}}/{{model}}.tsv"
+    conda:
+        "../../envs/vitmed.yaml"
+    script:
+        "../../scripts/pretrain_dino.py"

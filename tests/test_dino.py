@@ -1,0 +1,132 @@
+import copy
+import multiprocessing as mp
+import time
+
+import numpy as np
+import pytest
+import torch
+from lightly.models.utils import update_momentum
+from snakemake.utils import validate
+
+from vitmed.data.raw import write_plain_layout, read_plain_layout
+from vitmed.data.store import build_store
+from vitmed.data.synthetic import SyntheticSet
+from vitmed.dino import DinoSchedule, pretrain_dino
+from vitmed.models import create_model
+
+from helpers import ROOT
+
+
+def dino_config(**overrides) -> dict:
+    config = {"study": "t", "datasets": {"D": {"source": "synthetic", "generator": "mammo_mass", "metric": "roc_auc"}},
+              "models": {"M": {"timm_name": "test_resnet", "family": "cnn"}}}
+    validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+    cfg = config["dino"]
+    cfg.update(epochs=3, batch_size=16, base_lr=2e-3, warmup_epochs=0, teacher_temp_warmup_epochs=1,
+               out_dim=64, head_hidden_dim=64, head_bottleneck_dim=16, num_workers=0,
+               global_crops={"size": 16, "scale": [0.5, 1.0]}, local_crops={"number": 2, "size": 8, "scale": [0.2, 0.5]})
+    cfg.update(overrides)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def colour_store(tmp_path_factory):
+    """Four solid colours with noise: every crop of an image looks alike, so the student can
+    learn to match the teacher."""
+    rng = np.random.default_rng(0)
+    palette = np.array([[220, 40, 40], [40, 200, 60], [50, 60, 210], [230, 220, 60]])
+    labels = rng.integers(0, 4, 320)
+    images = np.clip(palette[labels][:, None, None, :] + rng.normal(0, 12, (320, 20, 20, 3)), 0, 255).astype(np.uint8)
+    root = tmp_path_factory.mktemp("colours")
+    write_plain_layout(SyntheticSet(images, labels, None, ["r", "g", "b", "y"], "multiclass"), root / "raw")
+    build_store(read_plain_layout(root / "raw"), root / "store", image_size=20,
+                ratios={"train": 0.8, "val": 0.1, "test": 0.1}, seed=0, metric="macro_recall")
+    return root / "store"
+
+
+def test_ema_update_is_exactly_m_teacher_plus_one_minus_m_student():
+    torch.manual_seed(0)
+    student = create_model("test_vit", 0, model_kwargs={"img_size": 16, "patch_size": 8})
+    teacher = copy.deepcopy(student)
+    for p in teacher.parameters():
+        p.data.normal_()
+    expected = {k: torch.add(t * 0.99, s, alpha=1 - 0.99) for (k, t), s in
+                zip(teacher.state_dict().items(), student.state_dict().values()) if t.is_floating_point()}
+    update_momentum(student, teacher, 0.99)
+    for key, value in expected.items():
+        if key in dict(teacher.named_parameters()):
+            torch.testing.assert_close(teacher.state_dict()[key], value, rtol=0, atol=0)
+
+
+def test_center_follows_its_update_rule():
+    from lightly.loss import DINOLoss
+    loss = DINOLoss(8, center_momentum=0.9)
+    teacher = [torch.randn(4, 8), torch.randn(4, 8)]
+    before = loss.center.clone()
+    loss(teacher, teacher + [torch.randn(4, 8)], teacher_temp=0.04)
+    batch_mean = torch.stack(teacher).mean(dim=(0, 1), keepdim=True)
+    torch.testing.assert_close(loss.center, 0.9 * before + 0.1 * batch_mean)
+
+
+def test_schedules_follow_the_paper():
+    cfg = dino_config(epochs=10, base_lr=1e-4, batch_size=256, warmup_epochs=2, teacher_temp_warmup_epochs=4,
+                      weight_decay=[1e-5, 1e-4], momentum=[0.99, 1.0], teacher_temp=[0.04, 0.07])
+    schedule = DinoSchedule(cfg, iters_per_epoch=5)
+    assert schedule.peak_lr == pytest.approx(1e-4)
+    assert schedule.lr(0) == pytest.approx(1e-5) and schedule.lr(9) == pytest.approx(1e-4)  # linear warm-up
+    assert schedule.lr(49) == pytest.approx(cfg["min_lr"], abs=1e-8) and schedule.lr(30) < schedule.lr(10)
+    assert schedule.weight_decay(0) == pytest.approx(1e-5) and schedule.weight_decay(50) == pytest.approx(1e-4)
+    assert schedule.momentum(0) == pytest.approx(0.99) and schedule.momentum(50) == pytest.approx(1.0)
+    assert schedule.teacher_temp(0) == pytest.approx(0.04) and schedule.teacher_temp(2) == pytest.approx(0.055)
+    assert schedule.teacher_temp(7) == pytest.approx(0.07)
+
+
+def test_loss_goes_down_on_a_tiny_dataset(colour_store, tmp_path):
+    cfg = dino_config(epochs=4, base_lr=1e-2, teacher_temp=[0.04, 0.04], momentum=[0.996, 0.996], freeze_last_layer=0,
+                      augment={"hflip": 0.5, "vflip": 0.5, "color_jitter": {"brightness": 0, "contrast": 0,
+                                                                          "saturation": 0, "hue": 0, "p": 0}})
+    torch.manual_seed(0)
+    backbone = create_model("test_resnet", 0)
+    rows = pretrain_dino(backbone, colour_store, tmp_path / "run", tmp_path / "teacher.pt", cfg, seed=0)
+    losses = [row["loss"] for row in rows]
+    assert losses[-1] < losses[0] - 0.1, losses
+    assert (tmp_path / "run" / "log.csv").read_text().startswith(
+        "epoch,iterations,loss,lr,weight_decay,momentum,teacher_temp,seconds")
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+    # the teacher backbone loads into a classifier through the weights resolver
+    model = create_model("test_resnet", 4, weights=str(tmp_path / "teacher.pt"))
+    teacher_state = torch.load(tmp_path / "teacher.pt", weights_only=True)
+    for key, value in teacher_state.items():
+        torch.testing.assert_close(model.state_dict()[key], value)
+
+
+def _run(store, run_dir, weights, cfg):
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    pretrain_dino(create_model("test_vit", 0, model_kwargs={"img_size": 16, "patch_size": 4, "dynamic_img_size": True}),
+                  store, run_dir, weights, cfg, seed=3)
+
+
+def test_killed_run_resumes_to_the_same_weights(colour_store, tmp_path):
+    torch.set_num_threads(1)
+    cfg = dino_config(epochs=4)
+    _run(colour_store, tmp_path / "straight", tmp_path / "straight.pt", cfg)
+
+    run_dir = tmp_path / "killed"
+    process = mp.get_context("spawn").Process(target=_run, args=(colour_store, run_dir, tmp_path / "killed.pt", cfg))
+    process.start()
+    deadline = time.time() + 300
+    while not (run_dir / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    process.kill()  # SIGKILL mid-training, after at least one epoch's checkpoint
+    process.join()
+    assert not (tmp_path / "killed.pt").exists(), "killed too late: the run had finished"
+    saved = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    assert 1 <= saved["state"]["epoch"] < 4
+
+    _run(colour_store, run_dir, tmp_path / "killed.pt", cfg)
+    straight = torch.load(tmp_path / "straight.pt", weights_only=True)
+    resumed = torch.load(tmp_path / "killed.pt", weights_only=True)
+    assert straight.keys() == resumed.keys()
+    for key in straight:
+        torch.testing.assert_close(resumed[key], straight[key], rtol=0, atol=0)

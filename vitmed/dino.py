@@ -1,0 +1,175 @@
+"""DINO self-supervised pretraining (Caron et al. 2021) on a target dataset's training images.
+
+The paper starts from ImageNet weights and trains DINO with its default settings except
+three changes for medical data, which are this config's defaults: base lr 1e-4, weight decay
+cosine from 1e-5 to 1e-4, teacher EMA momentum 0.99 (cosine to 1). The same recipe serves
+CNNs and ViTs. lightly supplies the tested parts: the projection head (hidden 2048,
+bottleneck 256, weight-normalized last layer), the loss with centering and sharpening, the
+EMA update and the cosine schedules. Augmented multi-crop views come from vitmed.augment.
+
+One optimizer step per iteration (the authors' trainer stepped twice). The job checkpoints
+every epoch (student, teacher, optimizer, center, progress) and resumes from it; schedules
+are functions of the iteration and random state is derived from (seed, epoch), so a resumed
+run ends with the same weights as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from lightly.loss import DINOLoss
+from lightly.models.modules import DINOProjectionHead
+from lightly.models.utils import update_momentum
+from lightly.utils.scheduler import cosine_schedule, cosine_warmup_schedule
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from vitmed.augment import BatchAugment
+from vitmed.data.dataset import StoreDataset
+from vitmed.io import atomic_path
+from vitmed.models import embed
+
+log = logging.getLogger(__name__)
+
+
+class DinoNetwork(nn.Module):
+    """Backbone (timm, no classifier) + DINO projection head."""
+
+    def __init__(self, backbone: nn.Module, cfg: dict):
+        super().__init__()
+        self.backbone = backbone
+        # no batch norm in the head: DINO's default (use_bn_in_head=False) for ViTs and ResNets
+        self.head = DINOProjectionHead(backbone.num_features, cfg["head_hidden_dim"], cfg["head_bottleneck_dim"],
+                                       cfg["out_dim"], batch_norm=False,
+                                       freeze_last_layer=cfg["freeze_last_layer"])
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(embed(self.backbone, images))
+
+
+class DinoSchedule:
+    """Per-iteration lr, weight decay and momentum; per-epoch teacher temperature."""
+
+    def __init__(self, cfg: dict, iters_per_epoch: int):
+        self.cfg = cfg
+        self.total = cfg["epochs"] * iters_per_epoch
+        self.warmup = min(cfg["warmup_epochs"] * iters_per_epoch, self.total)
+        self.peak_lr = cfg["base_lr"] * cfg["batch_size"] / 256  # DINO's linear scaling rule
+
+    def lr(self, it: int) -> float:
+        return cosine_warmup_schedule(it, self.total, self.peak_lr, self.cfg["min_lr"], self.warmup, 0.0)
+
+    def weight_decay(self, it: int) -> float:
+        return cosine_schedule(it, self.total, *self.cfg["weight_decay"])
+
+    def momentum(self, it: int) -> float:
+        return cosine_schedule(it, self.total, *self.cfg["momentum"])
+
+    def teacher_temp(self, epoch: int) -> float:
+        start, end = self.cfg["teacher_temp"]
+        warm = self.cfg["teacher_temp_warmup_epochs"]
+        return end if epoch >= warm else start + (end - start) * epoch / warm
+
+
+def param_groups(model: nn.Module) -> list[dict]:
+    """DINO does not decay biases and normalization parameters."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (no_decay if name.endswith(".bias") or param.ndim == 1 else decay).append(param)
+    return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _seed_epoch(seed: int, epoch: int) -> torch.Generator:
+    torch.manual_seed(seed * 100_003 + epoch)
+    return torch.Generator().manual_seed(seed * 100_019 + epoch)
+
+
+def pretrain_dino(backbone: nn.Module, data_dir: str | Path, run_dir: str | Path, weights_path: str | Path,
+                  cfg: dict, *, seed: int) -> list[dict]:
+    """Train DINO from ``backbone``; write the teacher backbone's state dict to ``weights_path``
+    and the per-epoch log to ``run_dir/log.csv``; return the log rows."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    teacher_backbone = copy.deepcopy(backbone)
+    student = DinoNetwork(backbone, cfg)
+    # built, not deep-copied: the head's weight norm cannot be deep-copied
+    teacher = DinoNetwork(teacher_backbone, cfg).requires_grad_(False)
+    teacher.load_state_dict(student.state_dict())
+    criterion = DINOLoss(cfg["out_dim"], student_temp=cfg["student_temp"], center_momentum=cfg["center_momentum"])
+    optimizer = torch.optim.AdamW(param_groups(student), lr=0.0)
+    dataset = StoreDataset(data_dir, "train")
+    iters_per_epoch = len(dataset) // cfg["batch_size"]
+    if iters_per_epoch == 0:
+        raise ValueError(f"{data_dir}: {len(dataset)} training images < dino.batch_size {cfg['batch_size']}")
+    schedule = DinoSchedule(cfg, iters_per_epoch)
+    crops = cfg["augment"]
+    global_view = BatchAugment(cfg["global_crops"]["size"], dict(crops, crop_scale=cfg["global_crops"]["scale"]))
+    local_view = BatchAugment(cfg["local_crops"]["size"], dict(crops, crop_scale=cfg["local_crops"]["scale"]))
+    state = {"epoch": 0, "iteration": 0, "rows": []}
+
+    checkpoint = run_dir / "checkpoint.pt"
+    if checkpoint.exists():
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        student.load_state_dict(saved["student"])
+        teacher.load_state_dict(saved["teacher"])
+        optimizer.load_state_dict(saved["optimizer"])
+        criterion.load_state_dict(saved["criterion"])
+        state = saved["state"]
+        log.info("resumed from %s at epoch %d", checkpoint, state["epoch"])
+
+    while state["epoch"] < cfg["epochs"]:
+        epoch, started = state["epoch"], time.perf_counter()
+        loader = DataLoader(dataset, batch_size=cfg["batch_size"], shuffle=True, drop_last=True,
+                            generator=_seed_epoch(seed, epoch), num_workers=cfg["num_workers"])
+        student.train()
+        teacher.train()
+        losses = []
+        temp = schedule.teacher_temp(epoch)
+        for images, _ in tqdm(loader, desc=f"dino epoch {epoch}", leave=False, mininterval=2):
+            it = state["iteration"]
+            optimizer.param_groups[0]["weight_decay"] = schedule.weight_decay(it)
+            for group in optimizer.param_groups:
+                group["lr"] = schedule.lr(it)
+            views = [global_view(images) for _ in range(2)]
+            views += [local_view(images) for _ in range(cfg["local_crops"]["number"])]
+            with torch.no_grad():
+                teacher_out = [teacher(v) for v in views[:2]]  # the teacher sees global views only
+            student_out = [student(v) for v in views]
+            loss = criterion(teacher_out, student_out, teacher_temp=temp)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg["clip_grad"] > 0:
+                nn.utils.clip_grad_norm_(student.parameters(), cfg["clip_grad"])
+            student.head.cancel_last_layer_gradients(epoch)
+            optimizer.step()
+            update_momentum(student, teacher, schedule.momentum(it))
+            losses.append(loss.item())
+            state["iteration"] += 1
+        state["rows"].append({"epoch": epoch, "iterations": state["iteration"], "loss": float(np.mean(losses)),
+                              "lr": schedule.lr(state["iteration"] - 1),
+                              "weight_decay": schedule.weight_decay(state["iteration"] - 1),
+                              "momentum": schedule.momentum(state["iteration"] - 1), "teacher_temp": temp,
+                              "seconds": round(time.perf_counter() - started, 3)})
+        log.info("dino epoch %d loss %.4f", epoch, state["rows"][-1]["loss"])
+        state["epoch"] += 1
+        with atomic_path(checkpoint) as tmp:
+            torch.save({"student": student.state_dict(), "teacher": teacher.state_dict(),
+                        "optimizer": optimizer.state_dict(), "criterion": criterion.state_dict(),
+                        "state": state}, tmp)
+
+    with atomic_path(run_dir / "log.csv") as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(state["rows"][0]))
+        writer.writeheader()
+        writer.writerows(state["rows"])
+    with atomic_path(weights_path) as tmp:
+        torch.save(teacher.backbone.state_dict(), tmp)
+    checkpoint.unlink()  # outputs complete: a forced rerun starts afresh
+    return state["rows"]
