@@ -47,3 +47,8 @@ def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, edit, expected
     assert result.returncode != 0
     assert expected in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_workflow_passes_snakemake_lint(tmp_path):
+    result = run_snakemake(tmp_path, load_preset("synthetic"), "--lint")
+    assert result.returncode == 0, result.stdout + result.stderr

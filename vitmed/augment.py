@@ -14,6 +14,7 @@ import math
 import torch
 from torch import nn
 from torchvision.ops import roi_align
+from torchvision.transforms import v2
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -91,6 +92,31 @@ class BatchAugment(nn.Module):
             yiq = torch.stack([yiq[:, 0], cos * i - sin * q, sin * i + cos * q], dim=1)
             out = torch.einsum("ij,bjhw->bihw", torch.linalg.inv(_RGB_TO_YIQ).to(x.device), yiq).clamp(0, 1)
         return torch.where(apply, out, x)
+
+
+class PerImageAugment(nn.Module):
+    """The same augmentations as one ``torchvision.transforms.v2`` pipeline per image: the
+    reference implementation, and the slow path (``augment.backend: v2``)."""
+
+    def __init__(self, output_size: int, augment: dict):
+        super().__init__()
+        j = augment["color_jitter"]
+        self.pipeline = v2.Compose([
+            v2.RandomResizedCrop(output_size, scale=tuple(augment["crop_scale"]), antialias=True),
+            v2.RandomHorizontalFlip(augment["hflip"]),
+            v2.RandomVerticalFlip(augment["vflip"]),
+            v2.RandomApply([v2.ColorJitter(j["brightness"], j["contrast"], j["saturation"], j["hue"])], p=j["p"]),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ])
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.stack([self.pipeline(v2.functional.to_image(image)) for image in images])
+
+
+def make_augment(output_size: int, augment: dict) -> nn.Module:
+    backends = {"batched": BatchAugment, "v2": PerImageAugment}
+    return backends[augment.get("backend", "batched")](output_size, augment)
 
 
 class BatchEval(nn.Module):

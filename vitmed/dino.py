@@ -30,7 +30,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from vitmed.augment import BatchAugment
+from vitmed.augment import make_augment
 from vitmed.data.dataset import StoreDataset
 from vitmed.io import atomic_path
 from vitmed.models import embed
@@ -111,8 +111,8 @@ def pretrain_dino(backbone: nn.Module, data_dir: str | Path, run_dir: str | Path
         raise ValueError(f"{data_dir}: {len(dataset)} training images < dino.batch_size {cfg['batch_size']}")
     schedule = DinoSchedule(cfg, iters_per_epoch)
     crops = cfg["augment"]
-    global_view = BatchAugment(cfg["global_crops"]["size"], dict(crops, crop_scale=cfg["global_crops"]["scale"]))
-    local_view = BatchAugment(cfg["local_crops"]["size"], dict(crops, crop_scale=cfg["local_crops"]["scale"]))
+    global_view = make_augment(cfg["global_crops"]["size"], dict(crops, crop_scale=cfg["global_crops"]["scale"]))
+    local_view = make_augment(cfg["local_crops"]["size"], dict(crops, crop_scale=cfg["local_crops"]["scale"]))
     state = {"epoch": 0, "iteration": 0, "rows": []}
 
     checkpoint = run_dir / "checkpoint.pt"

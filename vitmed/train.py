@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from vitmed.augment import BatchAugment, BatchEval
+from vitmed.augment import BatchEval, make_augment
 from vitmed.data.dataset import StoreDataset
 from vitmed.data.store import load_meta
 from vitmed.io import atomic_path
@@ -104,7 +104,7 @@ def finetune(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, see
     meta = load_meta(data_dir)
     task, metric = meta["task"], meta["metric"]
     train_set = StoreDataset(data_dir, "train")
-    augment, evaluate = BatchAugment(input_size, hp["augment"]), BatchEval(input_size)
+    augment, evaluate = make_augment(input_size, hp["augment"]), BatchEval(input_size)
     val_loader = DataLoader(StoreDataset(data_dir, "val"), batch_size=hp["eval_batch_size"])
     test_loader = DataLoader(StoreDataset(data_dir, "test"), batch_size=hp["eval_batch_size"])
     criterion = loss_function(task)

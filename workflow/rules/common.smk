@@ -47,6 +47,13 @@ def weights_source(dataset, model, init):
     return f"{RESULTS}/weights/{model}/imagenet.pt"
 
 
+def raw_input(wildcards):
+    """prepare reads the synthetic raw layout, or the record of a real dataset's raw folder."""
+    if dataset_config(wildcards.dataset)["source"] == "synthetic":
+        return f"{RESULTS}/raw/{wildcards.dataset}/labels.csv"
+    return f"{RESULTS}/raw/{wildcards.dataset}/source.json"
+
+
 def init_weights(dataset, model, init):
     """The weights file an init starts from, as a job input ([] for random init and the hub)."""
     source = weights_source(dataset, model, init)

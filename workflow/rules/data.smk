@@ -34,12 +34,6 @@ rule locate_raw:
         "../../scripts/locate_raw.py"
 
 
-def raw_input(wildcards):
-    if dataset_config(wildcards.dataset)["source"] == "synthetic":
-        return f"{RESULTS}/raw/{wildcards.dataset}/labels.csv"
-    return f"{RESULTS}/raw/{wildcards.dataset}/source.json"
-
-
 rule prepare:
     """Resize every image once into images.npy; write index.parquet, meta.json, splits.csv."""
     input:

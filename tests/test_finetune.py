@@ -1,0 +1,79 @@
+import json
+import multiprocessing as mp
+import time
+
+import pandas as pd
+import pytest
+import torch
+from snakemake.utils import validate
+
+from vitmed.data.raw import read_plain_layout, write_plain_layout
+from vitmed.data.store import build_store
+from vitmed.data.synthetic import generate
+from vitmed.models import create_model
+from vitmed.train import finetune
+
+from helpers import ROOT
+
+
+@pytest.fixture(scope="module")
+def skin_store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("skin")
+    write_plain_layout(generate("skin_lesions", 240, 24, seed=0), root / "raw")
+    build_store(read_plain_layout(root / "raw"), root / "store", image_size=20,
+                ratios={"train": 0.7, "val": 0.15, "test": 0.15}, seed=0, metric="macro_recall")
+    return root / "store"
+
+
+def hyperparameters(**overrides) -> dict:
+    config = {"study": "t", "datasets": {"D": {"source": "synthetic", "generator": "skin_lesions", "metric": "macro_recall"}},
+              "models": {"M": {"timm_name": "test_resnet", "family": "cnn"}}}
+    validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+    hp = config["finetune"]
+    hp.update(max_epochs=5, batch_size=16, warmup_iters=5, patience=10, num_workers=0)
+    hp.update(overrides)
+    return hp
+
+
+def _train(store, run_dir, hp):
+    torch.set_num_threads(1)
+    torch.manual_seed(4)
+    model = create_model("test_resnet", 8)
+    result = finetune(model, store, run_dir, seed=4, lr=1e-3, optimizer="adam", hp=hp, input_size=16)
+    (run_dir / "result.json").write_text(json.dumps(result))
+
+
+def test_finetune_learns_and_writes_its_log(skin_store, tmp_path):
+    _train(skin_store, tmp_path, hyperparameters(max_epochs=6, warmup_iters=40))
+    result = json.loads((tmp_path / "result.json").read_text())
+    log = pd.read_csv(tmp_path / "log.csv")
+    assert len(log) == result["epochs"] == 6
+    assert log["train_loss"].iloc[-1] < log["train_loss"].iloc[0]
+    # linear warm-up over 40 iterations: the lr of epoch 0's last iteration
+    assert log["lr"].iloc[0] == pytest.approx(1e-3 * log["iterations"].iloc[0] / 40)
+    assert log["lr"].iloc[-1] == pytest.approx(1e-3)
+    assert result["value"] > 1 / 8 + 0.05  # beats chance macro recall
+    assert result["best_epoch"] == log["val_macro_recall"].idxmax()
+    assert (tmp_path / "best.pt").exists() and not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_killed_finetune_resumes_to_identical_metrics(skin_store, tmp_path):
+    hp = hyperparameters()
+    _train(skin_store, tmp_path / "straight", hp)
+
+    run_dir = tmp_path / "killed"
+    process = mp.get_context("spawn").Process(target=_train, args=(skin_store, run_dir, hp))
+    process.start()
+    deadline = time.time() + 300
+    while not (run_dir / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    process.kill()  # SIGKILL, as a preempted cluster job
+    process.join()
+    assert not (run_dir / "result.json").exists(), "killed too late: the run had finished"
+
+    _train(skin_store, run_dir, hp)
+    straight = json.loads((tmp_path / "straight" / "result.json").read_text())
+    resumed = json.loads((run_dir / "result.json").read_text())
+    assert resumed == straight
+    pd.testing.assert_frame_equal(pd.read_csv(run_dir / "log.csv").drop(columns="seconds"),
+                                  pd.read_csv(tmp_path / "straight" / "log.csv").drop(columns="seconds"))
