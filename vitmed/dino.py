@@ -34,6 +34,7 @@ from vitmed.augment import make_augment
 from vitmed.data.dataset import StoreDataset
 from vitmed.io import atomic_path
 from vitmed.models import embed
+from vitmed.runtime import select_device
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,11 @@ def pretrain_dino(backbone: nn.Module, data_dir: str | Path, run_dir: str | Path
     # built, not deep-copied: the head's weight norm cannot be deep-copied
     teacher = DinoNetwork(teacher_backbone, cfg).requires_grad_(False)
     teacher.load_state_dict(student.state_dict())
-    criterion = DINOLoss(cfg["out_dim"], student_temp=cfg["student_temp"], center_momentum=cfg["center_momentum"])
+    device = select_device()
+    student.to(device)
+    teacher.to(device)
+    criterion = DINOLoss(cfg["out_dim"], student_temp=cfg["student_temp"],
+                         center_momentum=cfg["center_momentum"]).to(device)
     optimizer = torch.optim.AdamW(param_groups(student), lr=0.0)
     dataset = StoreDataset(data_dir, "train")
     iters_per_epoch = len(dataset) // cfg["batch_size"]
@@ -117,7 +122,7 @@ def pretrain_dino(backbone: nn.Module, data_dir: str | Path, run_dir: str | Path
 
     checkpoint = run_dir / "checkpoint.pt"
     if checkpoint.exists():
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        saved = torch.load(checkpoint, map_location=device, weights_only=False)
         student.load_state_dict(saved["student"])
         teacher.load_state_dict(saved["teacher"])
         optimizer.load_state_dict(saved["optimizer"])
@@ -135,6 +140,7 @@ def pretrain_dino(backbone: nn.Module, data_dir: str | Path, run_dir: str | Path
         temp = schedule.teacher_temp(epoch)
         for images, _ in tqdm(loader, desc=f"dino epoch {epoch}", leave=False, mininterval=2):
             it = state["iteration"]
+            images = images.to(device, non_blocking=True)
             optimizer.param_groups[0]["weight_decay"] = schedule.weight_decay(it)
             for group in optimizer.param_groups:
                 group["lr"] = schedule.lr(it)

@@ -15,6 +15,7 @@ from vitmed.data.dataset import StoreDataset
 from vitmed.data.store import load_meta
 from vitmed.metrics import score
 from vitmed.models import embed
+from vitmed.runtime import select_device
 
 
 @torch.no_grad()
@@ -39,9 +40,10 @@ def knn_scores(train_features: torch.Tensor, train_labels: torch.Tensor, test_fe
 @torch.no_grad()
 def extract_features(model: torch.nn.Module, loader, transform) -> tuple[torch.Tensor, torch.Tensor]:
     model.eval()
+    device = next(model.parameters()).device
     features, labels = [], []
     for images, y in loader:
-        features.append(embed(model, transform(images)))
+        features.append(embed(model, transform(images.to(device))).float().cpu())
         labels.append(torch.as_tensor(y))
     return torch.cat(features), torch.cat(labels)
 
@@ -50,6 +52,7 @@ def knn_evaluate(model: torch.nn.Module, data_dir, *, k: int, temperature: float
                  batch_size: int) -> dict:
     """k-NN score of a frozen encoder: train split as memory bank, test split scored."""
     meta = load_meta(data_dir)
+    model.to(select_device())
     loaders = {split: DataLoader(StoreDataset(data_dir, split), batch_size=batch_size)
                for split in ("train", "test")}
     transform = BatchEval(input_size)

@@ -21,3 +21,9 @@ def setup_job(log_path: str | None, threads: int = 1) -> logging.Logger:
         torch.set_num_threads(max(1, threads))
         torch.use_deterministic_algorithms(True, warn_only=True)
     return logging.getLogger("vitmed")
+
+
+def select_device():
+    """The GPU when there is one (each job sees the devices its scheduler gave it), else CPU."""
+    import torch
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")

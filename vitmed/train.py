@@ -28,6 +28,7 @@ from vitmed.data.dataset import StoreDataset
 from vitmed.data.store import load_meta
 from vitmed.io import atomic_path
 from vitmed.metrics import score
+from vitmed.runtime import select_device
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +80,10 @@ def to_scores(logits: torch.Tensor, task: str) -> torch.Tensor:
 @torch.no_grad()
 def predict(model: nn.Module, loader: DataLoader, transform: nn.Module, task: str) -> tuple[np.ndarray, np.ndarray]:
     model.eval()
+    device = next(model.parameters()).device
     scores, labels = [], []
     for images, y in loader:
-        scores.append(to_scores(model(transform(images)), task))
+        scores.append(to_scores(model(transform(images.to(device))), task).float().cpu())
         labels.append(y)
     return torch.cat(scores).numpy(), torch.cat(labels).numpy()
 
@@ -101,6 +103,8 @@ def finetune(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, see
     """Train ``model`` on ``data_dir``; write ``log.csv``, ``best.pt``; return the result."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    device = select_device()
+    model.to(device)
     meta = load_meta(data_dir)
     task, metric = meta["task"], meta["metric"]
     train_set = StoreDataset(data_dir, "train")
@@ -115,7 +119,7 @@ def finetune(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, see
 
     checkpoint = run_dir / "checkpoint.pt"
     if checkpoint.exists():  # resume a killed or preempted job
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        saved = torch.load(checkpoint, map_location=device, weights_only=False)
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
         for key, value in saved["schedule"].items():
@@ -133,6 +137,7 @@ def finetune(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, see
         for images, labels in tqdm(loader, desc=f"epoch {epoch}", leave=False, mininterval=2):
             for group in opt.param_groups:
                 group["lr"] = schedule.lr(state["iteration"])
+            images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
             loss = criterion(model(augment(images)), labels)
             opt.zero_grad(set_to_none=True)
             loss.backward()
