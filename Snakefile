@@ -22,11 +22,13 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/finetune.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/analyze.smk"
 include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
         expand(f"{RESULTS}/tables/{{table}}.{{ext}}", table=["table1", "table3"], ext=["csv", "md", "tex"]),
-        expand(f"{RESULTS}/figures/figure1.{{ext}}", ext=["png", "pdf"]),
+        expand(f"{RESULTS}/figures/{{figure}}.{{ext}}", figure=["figure1", "cka"], ext=["png", "pdf"]),
+        expand(f"{RESULTS}/figures/figure5.{{ext}}", ext=["png", "pdf"]) if config["analysis"]["attention_models"] else [],
     default_target: True

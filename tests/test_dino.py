@@ -87,12 +87,17 @@ def test_loss_goes_down_on_a_tiny_dataset(colour_store, tmp_path):
                                                                           "saturation": 0, "hue": 0, "p": 0}})
     torch.manual_seed(0)
     backbone = create_model("test_resnet", 0)
+    initial = {name: p.detach().clone() for name, p in backbone.named_parameters()}
     rows = pretrain_dino(backbone, colour_store, tmp_path / "run", tmp_path / "teacher.pt", cfg, seed=0)
     losses = [row["loss"] for row in rows]
     assert losses[-1] < losses[0] - 0.1, losses
     assert (tmp_path / "run" / "log.csv").read_text().startswith(
         "epoch,iterations,loss,lr,weight_decay,momentum,teacher_temp,seconds")
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
+    # the backbone itself was trained (not only the head), and the teacher followed it
+    teacher = torch.load(tmp_path / "teacher.pt", weights_only=True)
+    moved = [name for name, value in initial.items() if (teacher[name] - value).abs().max() > 1e-5]
+    assert len(moved) == len(initial), set(initial) - set(moved)
     # the teacher backbone loads into a classifier through the weights resolver
     model = create_model("test_resnet", 4, weights=str(tmp_path / "teacher.pt"))
     teacher_state = torch.load(tmp_path / "teacher.pt", weights_only=True)

@@ -54,10 +54,10 @@ def describe_weights(weights: str | None) -> str:
     return f"file:{Path(weights).name}"
 
 
-@torch.no_grad()
 def embed(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """The paper's k-NN embedding: CLS token for ViTs, pooled penultimate features for CNNs
-    (timm's ``forward_head(pre_logits=True)`` gives exactly these for each family)."""
+    (timm's ``forward_head(pre_logits=True)`` gives exactly these for each family).
+    Differentiable: DINO trains the backbone through it."""
     return model.forward_head(model.forward_features(images), pre_logits=True)
 
 

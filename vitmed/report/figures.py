@@ -37,3 +37,36 @@ def figure1(runs: pd.DataFrame, datasets: list[str], models: list[str], inits: l
                           else METRIC_LABELS.get(metric, metric))
     fig.tight_layout()
     return fig
+
+
+def figure5(distances: pd.DataFrame) -> plt.Figure:
+    """Mean attention distance per layer, one point per head; rows = init, columns = dataset,
+    colour = initialized or fine-tuned."""
+    sns.set_theme(style="whitegrid", context="paper")
+    grid = sns.relplot(distances, x="layer", y="distance", hue="stage", style="model", row="init", col="dataset",
+                       kind="scatter", height=2.2, aspect=1.1, s=18, alpha=0.8,
+                       hue_order=["initialized", "finetuned"], facet_kws={"sharey": True})
+    grid.set_axis_labels("layer", "mean attention distance (px)")
+    grid.set_titles("{row_name} · {col_name}")
+    return grid.figure
+
+
+def figure_cka(cka: pd.DataFrame) -> plt.Figure:
+    """Layer x layer CKA heatmaps: rows = (model, init), columns = dataset."""
+    panels = cka[["model", "init"]].drop_duplicates().values.tolist()
+    datasets = list(dict.fromkeys(cka["dataset"]))
+    sns.set_theme(style="white", context="paper")
+    fig, axes = plt.subplots(len(panels), len(datasets), squeeze=False,
+                             figsize=(2.2 * len(datasets), 2.0 * len(panels)))
+    for r, (model, init) in enumerate(panels):
+        for c, dataset in enumerate(datasets):
+            cells = cka[(cka["model"] == model) & (cka["init"] == init) & (cka["dataset"] == dataset)]
+            matrix = cells.pivot(index="layer_initialized", columns="layer_finetuned", values="cka")
+            sns.heatmap(matrix, vmin=0, vmax=1, cmap="magma", ax=axes[r, c], cbar=c == len(datasets) - 1,
+                        square=True, xticklabels=False, yticklabels=False)
+            axes[r, c].invert_yaxis()
+            axes[r, c].set_title(f"{dataset}" if r == 0 else "")
+            axes[r, c].set_xlabel("fine-tuned layer" if r == len(panels) - 1 else "")
+            axes[r, c].set_ylabel(f"{model} · {init}\ninitialized layer" if c == 0 else "")
+    fig.tight_layout()
+    return fig

@@ -59,3 +59,38 @@ rule figure1:
         "../../envs/vitmed.yaml"
     script:
         "../../scripts/figure1.py"
+
+
+rule figure5:
+    """Figure 5: mean attention distance per layer and head (one point per head)."""
+    input:
+        expand(f"{RESULTS}/analysis/attention_distance/{{dataset}}/{{model}}.parquet",
+               dataset=DATASETS, model=config["analysis"]["attention_models"]),
+    output:
+        table=f"{RESULTS}/analysis/attention_distance.parquet",
+        png=report(f"{RESULTS}/figures/figure5.png", category="Figure 5", caption="../report/figure5.rst"),
+        pdf=f"{RESULTS}/figures/figure5.pdf",
+    localrule: True
+    log:
+        f"{LOGS}/figure5.log",
+    conda:
+        "../../envs/vitmed.yaml"
+    script:
+        "../../scripts/figure5.py"
+
+
+rule figure_cka:
+    """Layer x layer CKA heatmaps, initialized vs fine-tuned, per dataset, model and init."""
+    input:
+        expand(f"{RESULTS}/analysis/cka/{{dataset}}/{{model}}.parquet", dataset=DATASETS, model=MODELS),
+    output:
+        table=f"{RESULTS}/analysis/cka.parquet",
+        png=report(f"{RESULTS}/figures/cka.png", category="CKA", caption="../report/cka.rst"),
+        pdf=f"{RESULTS}/figures/cka.pdf",
+    localrule: True
+    log:
+        f"{LOGS}/figure_cka.log",
+    conda:
+        "../../envs/vitmed.yaml"
+    script:
+        "../../scripts/figure_cka.py"
