@@ -54,8 +54,17 @@ def test_synthetic_study_end_to_end(tmp_path):
     knn = runs[(runs["protocol"] == "knn") & (runs["init"] == "imagenet")]
     assert (knn.groupby(["dataset", "model"])["value"].nunique() == 1).all()
 
-    for ext in ("png", "pdf"):
-        assert (study / "figures" / f"figure1.{ext}").stat().st_size > 10_000
+    for figure in ("figure1", "figure5", "cka"):
+        for ext in ("png", "pdf"):
+            assert (study / "figures" / f"{figure}.{ext}").stat().st_size > 10_000
+
+    distances = pd.read_parquet(study / "analysis" / "attention_distance.parquet")
+    assert set(distances["stage"]) == {"initialized", "finetuned"} and set(distances["init"]) == set(config["inits"])
+    assert distances["distance"].between(0, 32 * 2 ** 0.5).all()
+    assert set(distances["model"]) == {"ViT-toy"}
+    cka = pd.read_parquet(study / "analysis" / "cka.parquet")
+    assert set(cka["model"]) == {"ResNet-toy", "ViT-toy"} and cka["cka"].map(math.isfinite).all()
+    assert (cka["cka"] <= 1 + 1e-9).all()
     log = pd.read_csv(next((study / "finetune" / "SynChest" / "ResNet-toy" / "random").glob("seed*/log.csv")))
     assert list(log.columns) == ["epoch", "iterations", "lr", "train_loss", "val_macro_roc_auc", "seconds"]
     metrics = json.loads((study / "finetune" / "SynChest" / "ResNet-toy" / "random" / "seed0" / "metrics.json").read_text())

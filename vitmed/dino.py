@@ -15,7 +15,6 @@ run ends with the same weights as an uninterrupted one.
 from __future__ import annotations
 
 import copy
-import csv
 import logging
 import time
 from pathlib import Path
@@ -32,9 +31,9 @@ from tqdm import tqdm
 
 from vitmed.augment import make_augment
 from vitmed.data.dataset import StoreDataset
-from vitmed.io import atomic_path
+from vitmed.io import atomic_path, write_rows_csv
 from vitmed.models import embed
-from vitmed.runtime import select_device
+from vitmed.runtime import epoch_generator, select_device
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +86,6 @@ def param_groups(model: nn.Module) -> list[dict]:
     return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _seed_epoch(seed: int, epoch: int) -> torch.Generator:
-    torch.manual_seed(seed * 100_003 + epoch)
-    return torch.Generator().manual_seed(seed * 100_019 + epoch)
-
-
 def pretrain_dino(backbone: nn.Module, data_dir: str | Path, run_dir: str | Path, weights_path: str | Path,
                   cfg: dict, *, seed: int) -> list[dict]:
     """Train DINO from ``backbone``; write the teacher backbone's state dict to ``weights_path``
@@ -133,7 +127,7 @@ def pretrain_dino(backbone: nn.Module, data_dir: str | Path, run_dir: str | Path
     while state["epoch"] < cfg["epochs"]:
         epoch, started = state["epoch"], time.perf_counter()
         loader = DataLoader(dataset, batch_size=cfg["batch_size"], shuffle=True, drop_last=True,
-                            generator=_seed_epoch(seed, epoch), num_workers=cfg["num_workers"])
+                            generator=epoch_generator(seed, epoch), num_workers=cfg["num_workers"])
         student.train()
         teacher.train()
         losses = []
@@ -171,10 +165,7 @@ def pretrain_dino(backbone: nn.Module, data_dir: str | Path, run_dir: str | Path
                         "optimizer": optimizer.state_dict(), "criterion": criterion.state_dict(),
                         "state": state}, tmp)
 
-    with atomic_path(run_dir / "log.csv") as tmp, open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(state["rows"][0]))
-        writer.writeheader()
-        writer.writerows(state["rows"])
+    write_rows_csv(run_dir / "log.csv", state["rows"])
     with atomic_path(weights_path) as tmp:
         torch.save(teacher.backbone.state_dict(), tmp)
     checkpoint.unlink()  # outputs complete: a forced rerun starts afresh

@@ -27,3 +27,12 @@ def select_device():
     """The GPU when there is one (each job sees the devices its scheduler gave it), else CPU."""
     import torch
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def epoch_generator(seed: int, epoch: int):
+    """Seed the global RNG (augmentations draw from it) and return the shuffling generator of
+    one epoch: every epoch's randomness depends on (seed, epoch) only, so a run resumed at an
+    epoch boundary retraces an uninterrupted one."""
+    import torch
+    torch.manual_seed(seed * 100_003 + epoch)
+    return torch.Generator().manual_seed(seed * 100_019 + epoch)

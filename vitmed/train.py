@@ -10,7 +10,6 @@ uninterrupted one exactly.
 from __future__ import annotations
 
 import copy
-import csv
 import logging
 import math
 import time
@@ -26,9 +25,9 @@ from tqdm import tqdm
 from vitmed.augment import BatchEval, make_augment
 from vitmed.data.dataset import StoreDataset
 from vitmed.data.store import load_meta
-from vitmed.io import atomic_path
+from vitmed.io import atomic_path, write_rows_csv
 from vitmed.metrics import score
-from vitmed.runtime import select_device
+from vitmed.runtime import epoch_generator, select_device
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +92,6 @@ def make_optimizer(name: str, params, weight_decay: float) -> torch.optim.Optimi
     return optimizers[name](params, lr=0.0, weight_decay=weight_decay)
 
 
-def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    torch.manual_seed(seed * 100_003 + epoch)  # augmentations draw from the global RNG
-    return torch.Generator().manual_seed(seed * 100_019 + epoch)
-
-
 def finetune(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, seed: int, lr: float,
              optimizer: str, hp: dict, input_size: int) -> dict:
     """Train ``model`` on ``data_dir``; write ``log.csv``, ``best.pt``; return the result."""
@@ -131,7 +125,7 @@ def finetune(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, see
         epoch = state["epoch"]
         started = time.perf_counter()
         loader = DataLoader(train_set, batch_size=hp["batch_size"], shuffle=True, drop_last=True,
-                            generator=_epoch_generator(seed, epoch), num_workers=hp["num_workers"])
+                            generator=epoch_generator(seed, epoch), num_workers=hp["num_workers"])
         model.train()
         losses = []
         for images, labels in tqdm(loader, desc=f"epoch {epoch}", leave=False, mininterval=2):
@@ -162,10 +156,7 @@ def finetune(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, see
                         "schedule": {k: v for k, v in asdict(schedule).items()},
                         "state": state}, tmp)
 
-    with atomic_path(run_dir / "log.csv") as tmp, open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(state["rows"][0]))
-        writer.writeheader()
-        writer.writerows(state["rows"])
+    write_rows_csv(run_dir / "log.csv", state["rows"])
     model.load_state_dict(state["best_state"])
     with atomic_path(run_dir / "best.pt") as tmp:
         torch.save(state["best_state"], tmp)

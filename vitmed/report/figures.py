@@ -8,10 +8,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from vitmed.io import atomic_path  # noqa: E402
 from vitmed.metrics import METRIC_LABELS  # noqa: E402
 from vitmed.report.tables import summarize  # noqa: E402
 
 PROTOCOL_LABELS = {"finetune": "Fine-tuning", "knn": "k-NN"}
+
+
+def save_figure(fig: plt.Figure, paths: dict[str, str]) -> None:
+    """Write ``fig`` once per format, e.g. {"png": ..., "pdf": ...}, each atomically."""
+    for fmt, path in paths.items():
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=200, bbox_inches="tight")
 
 
 def figure1(runs: pd.DataFrame, datasets: list[str], models: list[str], inits: list[str]) -> plt.Figure:

@@ -2,14 +2,6 @@
 # attention distance (Figure 5) and layer x layer CKA, init vs fine-tuned.
 
 
-def analysis_inputs(wildcards):
-    """The data, every init's weights and the fine-tuned first-seed checkpoint of each init."""
-    weights = [w for init in INITS for w in init_weights(wildcards.dataset, wildcards.model, init)]
-    tuned = [f"{RESULTS}/finetune/{wildcards.dataset}/{wildcards.model}/{init}/seed{SEEDS[0]}/best.pt"
-             for init in INITS]
-    return {"meta": f"{RESULTS}/data/{wildcards.dataset}/meta.json", "weights": weights, "tuned": tuned}
-
-
 rule attention_distance:
     input:
         unpack(analysis_inputs),

@@ -58,3 +58,11 @@ def init_weights(dataset, model, init):
     """The weights file an init starts from, as a job input ([] for random init and the hub)."""
     source = weights_source(dataset, model, init)
     return [] if source in (None, "timm-hub") else [source]
+
+
+def analysis_inputs(wildcards):
+    """The data, every init's weights and the fine-tuned first-seed checkpoint of each init."""
+    weights = [w for init in INITS for w in init_weights(wildcards.dataset, wildcards.model, init)]
+    tuned = [f"{RESULTS}/finetune/{wildcards.dataset}/{wildcards.model}/{init}/seed{SEEDS[0]}/best.pt"
+             for init in INITS]
+    return {"meta": f"{RESULTS}/data/{wildcards.dataset}/meta.json", "weights": weights, "tuned": tuned}

@@ -70,13 +70,15 @@ rule figure5:
         table=f"{RESULTS}/analysis/attention_distance.parquet",
         png=report(f"{RESULTS}/figures/figure5.png", category="Figure 5", caption="../report/figure5.rst"),
         pdf=f"{RESULTS}/figures/figure5.pdf",
+    params:
+        figure="figure5",
     localrule: True
     log:
         f"{LOGS}/figure5.log",
     conda:
         "../../envs/vitmed.yaml"
     script:
-        "../../scripts/figure5.py"
+        "../../scripts/analysis_figure.py"
 
 
 rule figure_cka:
@@ -87,10 +89,12 @@ rule figure_cka:
         table=f"{RESULTS}/analysis/cka.parquet",
         png=report(f"{RESULTS}/figures/cka.png", category="CKA", caption="../report/cka.rst"),
         pdf=f"{RESULTS}/figures/cka.pdf",
+    params:
+        figure="figure_cka",
     localrule: True
     log:
         f"{LOGS}/figure_cka.log",
     conda:
         "../../envs/vitmed.yaml"
     script:
-        "../../scripts/figure_cka.py"
+        "../../scripts/analysis_figure.py"
