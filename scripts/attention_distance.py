@@ -1,7 +1,7 @@
 """Rule attention_distance: mean attention distance per layer and head, init and fine-tuned."""
 import pandas as pd
 
-from vitmed.analysis_data import analysis_batches, load_stages
+from vitmed.analysis_data import analysis_batches, load_model_pairs
 from vitmed.attention import attention_distances
 from vitmed.io import write_parquet
 from vitmed.runtime import setup_job
@@ -9,8 +9,9 @@ from vitmed.runtime import setup_job
 log = setup_job(snakemake.log[0], snakemake.threads)
 wc, params = snakemake.wildcards, snakemake.params
 tables = []
-for init, stage, model in load_stages(snakemake.input, params):
-    table = attention_distances(model, analysis_batches(snakemake.input.meta, params), params.analysis["n_images"])
-    tables.append(table.assign(dataset=wc.dataset, model=wc.model, init=init, stage=stage))
-    log.info("%s %s: mean distance %.2f px", init, stage, table["distance"].mean())
+for init, initialized, tuned in load_model_pairs(snakemake.input, params):
+    for stage, model in (("initialized", initialized), ("finetuned", tuned)):
+        table = attention_distances(model, analysis_batches(snakemake.input.meta, params), params.analysis["n_images"])
+        tables.append(table.assign(dataset=wc.dataset, model=wc.model, init=init, stage=stage))
+        log.info("%s %s: mean distance %.2f px", init, stage, table["distance"].mean())
 write_parquet(snakemake.output[0], pd.concat(tables, ignore_index=True))

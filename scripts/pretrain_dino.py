@@ -1,5 +1,4 @@
 """Rule pretrain_dino: DINO on a target dataset from the ImageNet weights."""
-import shutil
 from pathlib import Path
 
 from vitmed.dino import pretrain_dino
@@ -11,8 +10,7 @@ params = snakemake.params
 model_cfg, cfg = params.model, params.dino
 backbone = create_model(model_cfg["timm_name"], num_classes=0, weights=params.weights,
                         model_kwargs=model_cfg["kwargs"])
-run_dir = Path(snakemake.output.weights).parent / "run"
-rows = pretrain_dino(backbone, Path(snakemake.input.meta).parent, run_dir, snakemake.output.weights, cfg,
-                     seed=cfg["seed"])
-shutil.copy(run_dir / "log.csv", snakemake.output.log_csv)
+# the run folder is the output folder: log.csv is written in place, checkpoint.pt beside it
+rows = pretrain_dino(backbone, Path(snakemake.input.meta).parent, Path(snakemake.output.log_csv).parent,
+                     snakemake.output.weights, cfg, seed=cfg["seed"])
 log.info("DINO: %d epochs, loss %.4f -> %.4f", len(rows), rows[0]["loss"], rows[-1]["loss"])

@@ -12,16 +12,16 @@ from vitmed.data.store import load_meta
 from vitmed.models import create_model
 
 
-def load_stages(inputs, params):
-    """Yield (init, stage, model) for every init: as initialized, then fine-tuned (first seed)."""
+def load_model_pairs(inputs, params):
+    """Yield (init, initialized model, fine-tuned model of the first seed) for every init."""
     meta = load_meta(Path(inputs.meta).parent)
     cfg = params.model
-    for (init, weights), tuned in zip(params.weights.items(), inputs.tuned):
+    for (init, weights), tuned_path in zip(params.weights.items(), inputs.tuned):
         torch.manual_seed(0)
-        yield init, "initialized", create_model(cfg["timm_name"], len(meta["classes"]), weights, cfg["kwargs"]).eval()
-        model = create_model(cfg["timm_name"], len(meta["classes"]), None, cfg["kwargs"])
-        model.load_state_dict(torch.load(tuned, map_location="cpu", weights_only=True))
-        yield init, "finetuned", model.eval()
+        initialized = create_model(cfg["timm_name"], len(meta["classes"]), weights, cfg["kwargs"])
+        tuned = create_model(cfg["timm_name"], len(meta["classes"]), None, cfg["kwargs"])
+        tuned.load_state_dict(torch.load(tuned_path, map_location="cpu", weights_only=True))
+        yield init, initialized.eval(), tuned.eval()
 
 
 def analysis_batches(meta_path, params):
