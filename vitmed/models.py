@@ -60,7 +60,3 @@ def embed(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     Differentiable: DINO trains the backbone through it."""
     return model.forward_head(model.forward_features(images), pre_logits=True)
 
-
-def is_vit(model: nn.Module) -> bool:
-    return isinstance(model, (timm.models.vision_transformer.VisionTransformer,
-                              timm.models.swin_transformer.SwinTransformer))
