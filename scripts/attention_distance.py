@@ -7,11 +7,13 @@ from vitmed.io import write_parquet
 from vitmed.runtime import setup_job
 
 log = setup_job(snakemake.log[0], snakemake.threads)
-wc, params = snakemake.wildcards, snakemake.params
+params = snakemake.params
 tables = []
-for init, initialized, tuned in load_model_pairs(snakemake.input, params):
+for run, initialized, tuned in load_model_pairs(snakemake.input.meta, params.runs, params.models):
     for stage, model in (("initialized", initialized), ("finetuned", tuned)):
-        table = attention_distances(model, analysis_batches(snakemake.input.meta, params), params.analysis["n_images"])
-        tables.append(table.assign(dataset=wc.dataset, model=wc.model, init=init, stage=stage))
-        log.info("%s %s: mean distance %.2f px", init, stage, table["distance"].mean())
+        batches = analysis_batches(snakemake.input.meta, params.analysis, params.input_size)
+        table = attention_distances(model, batches, params.analysis["n_images"])
+        tables.append(table.assign(dataset=snakemake.wildcards.dataset, model=run["model"],
+                                   init=run["init"], stage=stage))
+        log.info("%s %s: mean distance %.2f px", run["init"], stage, table["distance"].mean())
 write_parquet(snakemake.output[0], pd.concat(tables, ignore_index=True))

@@ -76,3 +76,28 @@ def test_layer_by_layer_matrix():
 def test_too_small_batch_is_an_error():
     with pytest.raises(ValueError, match="at least 4 images"):
         linear_cka(torch.randn(3, 2), torch.randn(3, 2))
+
+
+def test_embedding_cka_between_models_uses_their_embeddings():
+    """Model x model CKA of the last-layer embeddings: 1 on the diagonal and for a copy, equal to
+    linear_cka on the embeddings computed directly, symmetric."""
+    import timm
+
+    from vitmed.cka import embedding_cka
+    from vitmed.models import embed
+
+    torch.manual_seed(0)
+    vit = timm.create_model("test_vit", num_classes=3, img_size=32, patch_size=8).eval()
+    cnn = timm.create_model("test_resnet", num_classes=3).eval()
+    copy = timm.create_model("test_vit", num_classes=3, img_size=32, patch_size=8).eval()
+    copy.load_state_dict(vit.state_dict())
+    images = torch.randn(64, 3, 32, 32)
+    matrix = embedding_cka([vit, cnn, copy], [images[:32], images[32:]])
+    assert matrix.shape == (3, 3)
+    assert torch.allclose(matrix, matrix.T, atol=1e-6)
+    assert torch.allclose(torch.diagonal(matrix), torch.ones(3, dtype=matrix.dtype), atol=1e-5)
+    assert matrix[0, 2] == pytest.approx(1.0, abs=1e-5)
+    with torch.no_grad():
+        direct = linear_cka(embed(vit, images).double(), embed(cnn, images).double(), batch_size=32)
+    assert matrix[0, 1].item() == pytest.approx(direct, abs=1e-4)
+    assert matrix[0, 1] < 0.999

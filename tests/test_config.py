@@ -19,6 +19,8 @@ def test_dry_run_of_paper_config_lists_the_whole_study(tmp_path):
     assert counts["knn"] == len(config["datasets"]) * len(config["models"])
     assert counts["pretrain_dino"] == 5 * 4
     assert counts["prepare"] == 5 and counts["tables"] == 1 and counts["figure1"] == 1
+    assert counts["cka"] == 5  # one job per dataset: every model, init vs fine-tuned and across models
+    assert counts["attention_distance"] == 5 * len(config["analysis"]["attention_models"])
 
 
 def test_defaults_are_filled_in():
@@ -39,6 +41,7 @@ def test_defaults_are_filled_in():
     (lambda c: c["datasets"]["SynMammo"].update(metric="accuracy"), "'accuracy' is not one of"),
     (lambda c: c.update(inits=["random", "imagenet21k"]), "'imagenet21k' is not one of"),
     (lambda c: c["datasets"]["SynSkin"].pop("generator"), "'generator' is a required property"),
+    (lambda c: c["analysis"]["saliency"].update(cnn="ResNet-50"), "analysis.saliency.cnn: 'ResNet-50' is not one of"),
 ])
 def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, edit, expected):
     config = copy.deepcopy(load_preset("synthetic"))
@@ -52,3 +55,13 @@ def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, edit, expected
 def test_workflow_passes_snakemake_lint(tmp_path):
     result = run_snakemake(tmp_path, load_preset("synthetic"), "--lint")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_conda_env_of_the_rules_has_the_same_pins_as_pyproject():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    env = yaml.safe_load((ROOT / "envs" / "vitmed.yaml").read_text())
+    pip = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
+    assert set(project["dependencies"]) <= set(pip)
+    assert all("==" in pin for pin in project["dependencies"])

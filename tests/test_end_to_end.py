@@ -2,6 +2,7 @@
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -54,7 +55,7 @@ def test_synthetic_study_end_to_end(tmp_path):
     knn = runs[(runs["protocol"] == "knn") & (runs["init"] == "imagenet")]
     assert (knn.groupby(["dataset", "model"])["value"].nunique() == 1).all()
 
-    for figure in ("figure1", "figure5", "cka"):
+    for figure in ("figure1", "figure5", "cka", "cka_models"):
         for ext in ("png", "pdf"):
             assert (study / "figures" / f"{figure}.{ext}").stat().st_size > 10_000
 
@@ -62,9 +63,15 @@ def test_synthetic_study_end_to_end(tmp_path):
     assert set(distances["stage"]) == {"initialized", "finetuned"} and set(distances["init"]) == set(config["inits"])
     assert distances["distance"].between(0, 32 * 2 ** 0.5).all()
     assert set(distances["model"]) == {"ViT-toy"}
-    cka = pd.read_parquet(study / "analysis" / "cka.parquet")
+    cka = pd.read_parquet(study / "analysis" / "cka_layers.parquet")
     assert set(cka["model"]) == {"ResNet-toy", "ViT-toy"} and cka["cka"].map(math.isfinite).all()
     assert (cka["cka"] <= 1 + 1e-9).all()
+    across = pd.read_parquet(study / "analysis" / "cka_models.parquet")
+    assert len(across) == len(config["datasets"]) * len(config["inits"]) * 2 * 2 * 2  # dataset init stage a b
+    same = across[across["model_a"] == across["model_b"]]
+    assert np.allclose(same["cka"], 1.0)  # a model's embedding against itself
+    other = across[across["model_a"] != across["model_b"]]
+    assert other["cka"].between(-0.1, 1 - 1e-6).all()
     log = pd.read_csv(next((study / "finetune" / "SynChest" / "ResNet-toy" / "random").glob("seed*/log.csv")))
     assert list(log.columns) == ["epoch", "iterations", "lr", "train_loss", "val_macro_roc_auc", "seconds"]
     metrics = json.loads((study / "finetune" / "SynChest" / "ResNet-toy" / "random" / "seed0" / "metrics.json").read_text())

@@ -1,4 +1,4 @@
-"""Models and test images for the representation analyses (attention distance, CKA)."""
+"""Models and test images for the representation analyses (attention distance, CKA, saliency)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,26 +12,32 @@ from vitmed.data.store import load_meta
 from vitmed.models import create_model
 
 
-def load_model_pairs(inputs, params):
-    """Yield (init, initialized model, fine-tuned model of the first seed) for every init."""
-    meta = load_meta(Path(inputs.meta).parent)
-    cfg = params.model
-    for (init, weights), tuned_path in zip(params.weights.items(), inputs.tuned):
-        torch.manual_seed(0)
-        initialized = create_model(cfg["timm_name"], len(meta["classes"]), weights, cfg["kwargs"])
-        tuned = create_model(cfg["timm_name"], len(meta["classes"]), None, cfg["kwargs"])
-        tuned.load_state_dict(torch.load(tuned_path, map_location="cpu", weights_only=True))
-        yield init, initialized.eval(), tuned.eval()
+def load_finetuned(meta_path, model_config: dict, checkpoint) -> torch.nn.Module:
+    """A fine-tuned model from its ``best.pt``, in eval mode."""
+    n_classes = len(load_meta(Path(meta_path).parent)["classes"])
+    model = create_model(model_config["timm_name"], n_classes, None, model_config["kwargs"])
+    model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
+    return model.eval()
 
 
-def analysis_batches(meta_path, params):
+def load_model_pairs(meta_path, runs: list[dict], model_configs: dict):
+    """Yield (run, initialized model, fine-tuned model) for each run of ``analysis_runs``
+    (keys model, init, seed, weights, tuned)."""
+    n_classes = len(load_meta(Path(meta_path).parent)["classes"])
+    for run in runs:
+        cfg = model_configs[run["model"]]
+        torch.manual_seed(run["seed"])  # the very weights (and head) the fine-tuned run started from
+        initialized = create_model(cfg["timm_name"], n_classes, run["weights"], cfg["kwargs"])
+        yield run, initialized.eval(), load_finetuned(meta_path, cfg, run["tuned"])
+
+
+def analysis_batches(meta_path, analysis: dict, input_size: int):
     """Up to ``analysis.n_images`` test images in full batches, resized and normalized."""
     dataset = StoreDataset(Path(meta_path).parent, "test")
-    batch = min(params.analysis["batch_size"], len(dataset))
+    batch = min(analysis["batch_size"], len(dataset))
     loader = DataLoader(dataset, batch_size=batch, drop_last=True)
-    transform = BatchEval(params.input_size)
-    limit = params.analysis["n_images"]
+    transform = BatchEval(input_size)
     for i, (images, _) in enumerate(loader):
-        if i * batch >= limit:
+        if i * batch >= analysis["n_images"]:
             break
         yield transform(images)

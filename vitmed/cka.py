@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from vitmed.models import embed
+
 
 def _gram_terms(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Linear Gram with zeroed diagonal, flattened; its row sums; its total."""
@@ -71,6 +73,10 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor, batch_size: int | None = None) 
     return float(metric.compute()[0, 0])
 
 
+def _block_features(model: torch.nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
+    return model.forward_intermediates(images, intermediates_only=True)
+
+
 @torch.no_grad()
 def layerwise_cka(model_a: torch.nn.Module, model_b: torch.nn.Module, batches) -> torch.Tensor:
     """Layer x layer CKA between the blocks (timm ``forward_intermediates``) of two models."""
@@ -78,6 +84,18 @@ def layerwise_cka(model_a: torch.nn.Module, model_b: torch.nn.Module, batches) -
     model_b.eval()
     metric = MinibatchCKA()
     for images in batches:
-        metric.update(model_a.forward_intermediates(images, intermediates_only=True),
-                      model_b.forward_intermediates(images, intermediates_only=True))
+        metric.update(_block_features(model_a, images), _block_features(model_b, images))
+    return metric.compute()
+
+
+@torch.no_grad()
+def embedding_cka(models: list[torch.nn.Module], batches) -> torch.Tensor:
+    """Model x model CKA between the last-layer embeddings (``vitmed.models.embed``: CLS token
+    or pooled features) of several models, e.g. the different architectures of a study."""
+    for model in models:
+        model.eval()
+    metric = MinibatchCKA()
+    for images in batches:
+        embeddings = [embed(model, images) for model in models]
+        metric.update(embeddings, embeddings)
     return metric.compute()

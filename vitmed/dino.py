@@ -33,7 +33,8 @@ from vitmed.augment import make_augment
 from vitmed.data.dataset import StoreDataset
 from vitmed.io import atomic_path, write_rows_csv
 from vitmed.models import embed
-from vitmed.runtime import epoch_generator, select_device
+from vitmed.devices import select_device
+from vitmed.runtime import epoch_generator
 
 log = logging.getLogger(__name__)
 

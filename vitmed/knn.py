@@ -15,7 +15,7 @@ from vitmed.data.dataset import StoreDataset
 from vitmed.data.store import load_meta
 from vitmed.metrics import score
 from vitmed.models import embed
-from vitmed.runtime import select_device
+from vitmed.devices import select_device
 
 
 @torch.no_grad()

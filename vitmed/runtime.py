@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -18,15 +19,10 @@ def setup_job(log_path: str | None, threads: int = 1) -> logging.Logger:
     logging.captureWarnings(True)
     if "torch" in sys.modules or threads:
         import torch
-        torch.set_num_threads(max(1, threads))
+        # never more threads than cores this process may run on (a scheduler may grant more)
+        torch.set_num_threads(max(1, min(threads, len(os.sched_getaffinity(0)))))
         torch.use_deterministic_algorithms(True, warn_only=True)
     return logging.getLogger("vitmed")
-
-
-def select_device():
-    """The GPU when there is one (each job sees the devices its scheduler gave it), else CPU."""
-    import torch
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def epoch_generator(seed: int, epoch: int):

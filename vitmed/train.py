@@ -27,7 +27,8 @@ from vitmed.data.dataset import StoreDataset
 from vitmed.data.store import load_meta
 from vitmed.io import atomic_path, write_rows_csv
 from vitmed.metrics import score
-from vitmed.runtime import epoch_generator, select_device
+from vitmed.devices import select_device
+from vitmed.runtime import epoch_generator
 
 log = logging.getLogger(__name__)
 

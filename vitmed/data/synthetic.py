@@ -68,7 +68,7 @@ def fundus_grades(n: int, size: int, seed: int) -> SyntheticSet:
         img = disk[..., None] * base + 0.04 * _smooth_noise(rng, size, 2, 3)
         for _ in range(rng.poisson(0.4 + 2.2 * grade)):
             cy, cx = rng.uniform(0.2, 0.8, 2) * size
-            r = rng.uniform(0.6, 1.6) * size / 48
+            r = rng.uniform(0.6, 1.6) * size / 24
             spot = _blob(size, cy, cx, r * 1.5, r * 1.5)[..., None]
             colour = np.array([0.35, 0.05, 0.05]) if rng.random() < 0.7 else np.array([1.0, 0.95, 0.55])
             img = img * (1 - spot) + spot * colour

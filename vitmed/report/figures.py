@@ -78,3 +78,48 @@ def figure_cka(cka: pd.DataFrame) -> plt.Figure:
             axes[r, c].set_ylabel(f"{model} · {init}\ninitialized layer" if c == 0 else "")
     fig.tight_layout()
     return fig
+
+
+def figure_cka_models(cka: pd.DataFrame) -> plt.Figure:
+    """Model x model last-layer CKA: rows = (init, stage), columns = dataset."""
+    panels = cka[["init", "stage"]].drop_duplicates().values.tolist()
+    datasets = list(dict.fromkeys(cka["dataset"]))
+    models = list(dict.fromkeys(cka["model_a"]))
+    sns.set_theme(style="white", context="paper")
+    fig, axes = plt.subplots(len(panels), len(datasets), squeeze=False,
+                             figsize=(1.2 + 0.9 * len(models) * len(datasets), 0.5 + 0.8 * len(models) * len(panels)))
+    for r, (init, stage) in enumerate(panels):
+        for c, dataset in enumerate(datasets):
+            cells = cka[(cka["init"] == init) & (cka["stage"] == stage) & (cka["dataset"] == dataset)]
+            matrix = cells.pivot(index="model_a", columns="model_b", values="cka").loc[models, models]
+            sns.heatmap(matrix, vmin=0, vmax=1, cmap="magma", annot=True, fmt=".2f", ax=axes[r, c],
+                        cbar=False, square=True, xticklabels=r == len(panels) - 1, yticklabels=c == 0)
+            axes[r, c].set_title(dataset if r == 0 else "")
+            axes[r, c].set_xlabel("")
+            axes[r, c].set_ylabel(f"{init} · {stage}" if c == 0 else "")
+    fig.tight_layout()
+    return fig
+
+
+def figure4(saliency: dict[str, dict], mass: float) -> plt.Figure:
+    """Columns = (dataset, image); rows = image, Grad-CAM of the CNN, top-mass CLS attention of the ViT."""
+    columns = [(name, i) for name, maps in saliency.items() for i in range(len(maps["images"]))]
+    fig, axes = plt.subplots(3, len(columns), squeeze=False, figsize=(1.6 * len(columns), 5.0))
+    for c, (name, i) in enumerate(columns):
+        maps = saliency[name]
+        image = maps["images"][i]
+        image = image[..., 0] if image.shape[-1] == 1 else image
+        attention = (maps["attention"][i] * maps["kept"][i]).mean(axis=0)
+        for r, overlay in enumerate((None, maps["grad_cam"][i], attention)):
+            ax = axes[r, c]
+            ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
+            if overlay is not None:
+                ax.imshow(overlay, cmap="jet", alpha=0.5)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[0, c].set_title(name if i == 0 else "", fontsize=8, loc="left")
+    first = next(iter(saliency.values()))
+    for r, label in enumerate(("image", f"Grad-CAM\n{first['cnn']}", f"top-{mass:.0%} CLS\nattention {first['vit']}")):
+        axes[r, 0].set_ylabel(label, fontsize=8)
+    fig.tight_layout()
+    return fig

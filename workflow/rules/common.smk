@@ -11,6 +11,12 @@ INITS = list(config["inits"])
 SEEDS = list(config["seeds"])
 # The synthetic ImageNet stand-in is prepared like any dataset, under a reserved name.
 SOURCE = "source-imagenet"
+# Figure 4 needs one CNN and one ViT of the study, fine-tuned from an init the study runs.
+SALIENCY = config["analysis"]["saliency"]
+for key, allowed in (("cnn", MODELS), ("vit", MODELS), ("init", INITS)):
+    if key in SALIENCY and SALIENCY[key] not in allowed:
+        raise ValueError(f"analysis.saliency.{key}: {SALIENCY[key]!r} is not one of the study's {allowed}")
+SALIENCY_ON = "cnn" in SALIENCY and "vit" in SALIENCY
 
 
 wildcard_constraints:
@@ -60,9 +66,25 @@ def init_weights(dataset, model, init):
     return [] if source in (None, "timm-hub") else [source]
 
 
+def finetuned_checkpoint(dataset, model, init):
+    """The first seed's fine-tuned weights: what the analyses look at."""
+    return f"{RESULTS}/finetune/{dataset}/{model}/{init}/seed{SEEDS[0]}/best.pt"
+
+
+def analysis_runs(wildcards):
+    """The (model, init) pairs an analysis job compares: the initialized weights and the
+    fine-tuned first-seed checkpoint of each. Per {dataset}x{model}, or every model of the
+    study when the rule has no {model} wildcard."""
+    models = [wildcards.model] if "model" in wildcards.keys() else MODELS
+    return [{"model": model, "init": init, "seed": SEEDS[0],
+             "weights": weights_source(wildcards.dataset, model, init),
+             "tuned": finetuned_checkpoint(wildcards.dataset, model, init)}
+            for model in models for init in INITS]
+
+
 def analysis_inputs(wildcards):
-    """The data, every init's weights and the fine-tuned first-seed checkpoint of each init."""
-    weights = [w for init in INITS for w in init_weights(wildcards.dataset, wildcards.model, init)]
-    tuned = [f"{RESULTS}/finetune/{wildcards.dataset}/{wildcards.model}/{init}/seed{SEEDS[0]}/best.pt"
-             for init in INITS]
-    return {"meta": f"{RESULTS}/data/{wildcards.dataset}/meta.json", "weights": weights, "tuned": tuned}
+    """The data, and every compared run's initial weights file and fine-tuned checkpoint."""
+    runs = analysis_runs(wildcards)
+    return {"meta": f"{RESULTS}/data/{wildcards.dataset}/meta.json",
+            "weights": [w for run in runs for w in init_weights(wildcards.dataset, run["model"], run["init"])],
+            "tuned": [run["tuned"] for run in runs]}

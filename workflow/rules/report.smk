@@ -70,31 +70,52 @@ rule figure5:
         table=f"{RESULTS}/analysis/attention_distance.parquet",
         png=report(f"{RESULTS}/figures/figure5.png", category="Figure 5", caption="../report/figure5.rst"),
         pdf=f"{RESULTS}/figures/figure5.pdf",
-    params:
-        figure="figure5",
     localrule: True
     log:
         f"{LOGS}/figure5.log",
     conda:
         "../../envs/vitmed.yaml"
     script:
-        "../../scripts/analysis_figure.py"
+        "../../scripts/figure5.py"
 
 
 rule figure_cka:
-    """Layer x layer CKA heatmaps, initialized vs fine-tuned, per dataset, model and init."""
+    """CKA heatmaps: layer x layer, initialized vs fine-tuned, per dataset, model and init;
+    and last-layer CKA between the study's models."""
     input:
-        expand(f"{RESULTS}/analysis/cka/{{dataset}}/{{model}}.parquet", dataset=DATASETS, model=MODELS),
+        layers=expand(f"{RESULTS}/analysis/cka/{{dataset}}/layers.parquet", dataset=DATASETS),
+        models=expand(f"{RESULTS}/analysis/cka/{{dataset}}/models.parquet", dataset=DATASETS),
     output:
-        table=f"{RESULTS}/analysis/cka.parquet",
-        png=report(f"{RESULTS}/figures/cka.png", category="CKA", caption="../report/cka.rst"),
-        pdf=f"{RESULTS}/figures/cka.pdf",
-    params:
-        figure="figure_cka",
+        layers=f"{RESULTS}/analysis/cka_layers.parquet",
+        models=f"{RESULTS}/analysis/cka_models.parquet",
+        layers_png=report(f"{RESULTS}/figures/cka.png", category="CKA", caption="../report/cka.rst"),
+        layers_pdf=f"{RESULTS}/figures/cka.pdf",
+        models_png=report(f"{RESULTS}/figures/cka_models.png", category="CKA",
+                          caption="../report/cka_models.rst"),
+        models_pdf=f"{RESULTS}/figures/cka_models.pdf",
     localrule: True
     log:
         f"{LOGS}/figure_cka.log",
     conda:
         "../../envs/vitmed.yaml"
     script:
-        "../../scripts/analysis_figure.py"
+        "../../scripts/figure_cka.py"
+
+
+rule figure4:
+    """Figure 4: original, Grad-CAM of the CNN and top-mass CLS attention of the ViT."""
+    input:
+        expand(f"{RESULTS}/analysis/saliency/{{dataset}}.npz", dataset=DATASETS),
+    output:
+        png=report(f"{RESULTS}/figures/figure4.png", category="Figure 4", caption="../report/figure4.rst"),
+        pdf=f"{RESULTS}/figures/figure4.pdf",
+    params:
+        datasets=DATASETS,
+        mass=SALIENCY["mass"],
+    localrule: True
+    log:
+        f"{LOGS}/figure4.log",
+    conda:
+        "../../envs/vitmed.yaml"
+    script:
+        "../../scripts/figure4.py"

@@ -1,4 +1,4 @@
-"""Rules figure5 and figure_cka: per-job analysis tables -> one table and its figure."""
+"""Rule figure5: per-job attention-distance tables -> one table and Figure 5."""
 import pandas as pd
 
 from vitmed.io import write_parquet
@@ -8,5 +8,4 @@ from vitmed.runtime import setup_job
 setup_job(snakemake.log[0], threads=0)
 table = pd.concat([pd.read_parquet(path) for path in snakemake.input], ignore_index=True)
 write_parquet(snakemake.output.table, table)
-fig = getattr(figures, snakemake.params.figure)(table)
-figures.save_figure(fig, {"png": snakemake.output.png, "pdf": snakemake.output.pdf})
+figures.save_figure(figures.figure5(table), {"png": snakemake.output.png, "pdf": snakemake.output.pdf})
