@@ -1,7 +1,7 @@
 """A one-node SLURM cluster on localhost from Debian's slurm-wlm and munge, for tests.
 
 No accounting database (Snakemake's SLURM plugin is told to poll `squeue`). The node
-advertises more CPUs, memory and (fake) GPUs than the machine has (`config_overrides`), so
+advertises more CPUs and memory than the machine has, and a fake GPU (`config_overrides`), so
 the project's real profile, sized for GPU nodes, is submitted unchanged. Every daemon started
 is stopped again, and /etc/slurm is restored.
 """
@@ -43,7 +43,7 @@ SchedulerType=sched/backfill
 SlurmdParameters=config_overrides
 DefMemPerCPU=1000
 GresTypes=gpu
-NodeName=localhost CPUs=32 RealMemory=128000 Gres=gpu:2 State=UNKNOWN
+NodeName=localhost CPUs=32 RealMemory=128000 Gres=gpu:1 State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 """
 GRES_CONF = "NodeName=localhost Name=gpu File=/dev/null\n"
@@ -70,6 +70,10 @@ def _wait(predicate, what: str, timeout: float = 30) -> None:
             return
         time.sleep(0.5)
     raise TimeoutError(f"timed out waiting for {what}")
+
+
+def _munge_answers() -> bool:
+    return subprocess.run(["munge", "-n"], capture_output=True).returncode == 0
 
 
 def _node_idle() -> bool:
@@ -100,11 +104,13 @@ def local_slurm(directory: Path):
     env = dict(os.environ, SLURM_CONF=str(directory / "slurm.conf"))
     pids = []
     try:
-        munge_pidfile = directory / "run" / "munged.pid"
-        subprocess.run(["runuser", "-u", "munge", "--", "munged", "--pid-file", str(munge_pidfile),
-                        "--socket", "/run/munge/munge.socket.2"], check=True, env=env)
-        _wait(munge_pidfile.exists, "munged")
-        pids.append(int(munge_pidfile.read_text()))
+        # munged runs as user munge: its pid file goes where munge may write
+        munge_pidfile = munge_run / "vitmed-test-munged.pid"
+        if not _munge_answers():  # a munged already running (the machine's own) is used as it is
+            subprocess.run(["runuser", "-u", "munge", "--", "munged", "--pid-file", str(munge_pidfile)],
+                           check=True, env=env)
+            _wait(munge_pidfile.exists, "munged")
+            pids.append(int(munge_pidfile.read_text()))
         subprocess.run(["slurmctld"], check=True, env=env)
         _wait((directory / "run" / "slurmctld.pid").exists, "slurmctld")
         pids.append(int((directory / "run" / "slurmctld.pid").read_text()))

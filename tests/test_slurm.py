@@ -21,7 +21,7 @@ def micro_study() -> dict:
     config["inits"] = ["random", "imagenet"]
     config["imagenet"]["synthetic_source"].update(n_images=160, epochs=1)
     config["finetune"].update(max_epochs=1, warmup_iters=2)
-    config["analysis"]["n_images"] = 8
+    config["analysis"].update(n_images=8, saliency={})  # Figure 4 needs a CNN too
     return config
 
 

@@ -13,9 +13,9 @@ from torch.utils.data import DataLoader
 from vitmed.augment import BatchEval
 from vitmed.data.dataset import StoreDataset
 from vitmed.data.store import load_meta
+from vitmed.devices import select_device
 from vitmed.metrics import score
 from vitmed.models import embed
-from vitmed.devices import select_device
 
 
 @torch.no_grad()

@@ -88,6 +88,26 @@ def predict(model: nn.Module, loader: DataLoader, transform: nn.Module, task: st
     return torch.cat(scores).numpy(), torch.cat(labels).numpy()
 
 
+def train_epoch(model: nn.Module, batches, augment: nn.Module, criterion: nn.Module,
+                opt: torch.optim.Optimizer, current_lr, state: dict) -> list[float]:
+    """One pass over ``batches`` of uint8 images: augment on the model's device, one optimizer
+    step per batch at ``current_lr()``; counts ``state["iteration"]``. Returns the losses."""
+    device = next(model.parameters()).device
+    model.train()
+    losses = []
+    for images, labels in batches:
+        for group in opt.param_groups:
+            group["lr"] = current_lr()
+        images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        loss = criterion(model(augment(images)), labels)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        state["iteration"] += 1
+    return losses
+
+
 def make_optimizer(name: str, params, weight_decay: float) -> torch.optim.Optimizer:
     optimizers = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
     return optimizers[name](params, lr=0.0, weight_decay=weight_decay)
@@ -127,18 +147,9 @@ def finetune(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, see
         started = time.perf_counter()
         loader = DataLoader(train_set, batch_size=hp["batch_size"], shuffle=True, drop_last=True,
                             generator=epoch_generator(seed, epoch), num_workers=hp["num_workers"])
-        model.train()
-        losses = []
-        for images, labels in tqdm(loader, desc=f"epoch {epoch}", leave=False, mininterval=2):
-            for group in opt.param_groups:
-                group["lr"] = schedule.lr(state["iteration"])
-            images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            loss = criterion(model(augment(images)), labels)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-            state["iteration"] += 1
+        batches = tqdm(loader, desc=f"epoch {epoch}", leave=False, mininterval=2)
+        losses = train_epoch(model, batches, augment, criterion, opt,
+                             lambda: schedule.lr(state["iteration"]), state)
         val_scores, val_labels = predict(model, val_loader, evaluate, task)
         val_metric = score(metric, val_labels, val_scores)
         lr_used = opt.param_groups[0]["lr"]

@@ -1,0 +1,89 @@
+"""Training data path: the prepared store + batched augmentation against a PIL ImageFolder.
+
+Both read the same images and produce the same kind of batch (random resized crop to
+``--crop``, flips, colour jitter, normalization). The baseline is the authors' path: decode
+and resize full-size PNG files with PIL every epoch through torchvision's ImageFolder and a
+per-image ``transforms.v2`` pipeline. Ours reads the uint8 store that ``prepare`` wrote once
+(images already resized to ``--store-size``) and augments whole batches. Prints images/s of
+both and the ratio.
+
+    python benchmarks/data_pipeline.py [--images 512 --raw-size 512 --workers 0]
+"""
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from torchvision import datasets
+from torchvision.transforms import v2
+
+from vitmed.augment import IMAGENET_MEAN, IMAGENET_STD, make_augment
+from vitmed.data.dataset import StoreDataset
+from vitmed.data.raw import read_plain_layout, write_plain_layout
+from vitmed.data.store import build_store
+from vitmed.data.synthetic import generate
+
+AUGMENT = {"backend": "batched", "crop_scale": [0.35, 1.0], "hflip": 0.5, "vflip": 0.5,
+           "color_jitter": {"brightness": 0.3, "contrast": 0.3, "saturation": 0.2, "hue": 0.05, "p": 0.8}}
+
+
+def images_per_second(loader, transform, epochs: int) -> float:
+    seen, start = 0, time.perf_counter()
+    for _ in range(epochs):
+        for images, _labels in loader:
+            seen += len(transform(images))
+    return seen / (time.perf_counter() - start)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=512)
+    parser.add_argument("--raw-size", type=int, default=512, help="side of the raw PNG files")
+    parser.add_argument("--store-size", type=int, default=256, help="prepare's resize (the paper: 256)")
+    parser.add_argument("--crop", type=int, default=224)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader workers for both paths")
+    parser.add_argument("--epochs", type=int, default=2)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        raw = generate("skin_lesions", args.images, args.raw_size, seed=0)
+        write_plain_layout(raw, tmp / "raw")
+        table = read_plain_layout(tmp / "raw")
+        folder = tmp / "imagefolder"  # the same PNG files as class folders, for ImageFolder
+        for row in table.frame.itertuples():
+            (folder / str(row.label)).mkdir(parents=True, exist_ok=True)
+            (folder / str(row.label) / Path(row.path).name).symlink_to(row.path)
+        start = time.perf_counter()
+        build_store(table, tmp / "store", image_size=args.store_size,
+                    ratios={"train": 1.0, "val": 0.0, "test": 0.0}, seed=0, metric="macro_recall")
+        prepare_s = time.perf_counter() - start
+
+        baseline = datasets.ImageFolder(folder, transform=v2.Compose([
+            v2.PILToTensor(), v2.RandomResizedCrop(args.crop, scale=tuple(AUGMENT["crop_scale"]), antialias=True),
+            v2.RandomHorizontalFlip(), v2.RandomVerticalFlip(),
+            v2.RandomApply([v2.ColorJitter(0.3, 0.3, 0.2, 0.05)], p=0.8),
+            v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)]))
+        baseline_loader = DataLoader(baseline, batch_size=args.batch, shuffle=True, num_workers=args.workers)
+        store_loader = DataLoader(StoreDataset(tmp / "store", "train"), batch_size=args.batch, shuffle=True,
+                                  num_workers=args.workers, persistent_workers=args.workers > 0)
+        augment = make_augment(args.crop, AUGMENT)
+
+        torch.manual_seed(0)
+        pil = images_per_second(baseline_loader, lambda x: x, args.epochs)
+        ours = images_per_second(store_loader, augment, args.epochs)
+
+    print(f"{args.images} RGB images {args.raw_size}px -> crops {args.crop}px, batch {args.batch}, "
+          f"{args.workers} loader workers, {torch.get_num_threads()} torch threads")
+    print(f"prepare (once): {prepare_s:.1f} s")
+    print(f"PIL ImageFolder + v2 per image : {pil:8.1f} images/s")
+    print(f"store + batched augmentation   : {ours:8.1f} images/s")
+    print(f"ratio (ours / PIL): {ours / pil:.1f}x   target >= 10x")
+
+
+if __name__ == "__main__":
+    main()
