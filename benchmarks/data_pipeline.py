@@ -21,7 +21,7 @@ from torchvision import datasets
 from torchvision.transforms import v2
 
 from vitmed.augment import IMAGENET_MEAN, IMAGENET_STD, make_augment
-from vitmed.data.dataset import StoreDataset
+from vitmed.data.dataset import StoreDataset, store_loader
 from vitmed.data.raw import read_plain_layout, write_plain_layout
 from vitmed.data.store import build_store
 from vitmed.data.synthetic import generate
@@ -69,13 +69,13 @@ def main():
             v2.RandomApply([v2.ColorJitter(0.3, 0.3, 0.2, 0.05)], p=0.8),
             v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)]))
         baseline_loader = DataLoader(baseline, batch_size=args.batch, shuffle=True, num_workers=args.workers)
-        store_loader = DataLoader(StoreDataset(tmp / "store", "train"), batch_size=args.batch, shuffle=True,
-                                  num_workers=args.workers, persistent_workers=args.workers > 0)
+        ours_loader = store_loader(StoreDataset(tmp / "store", "train"), args.batch, shuffle=True,
+                                   num_workers=args.workers)
         augment = make_augment(args.crop, AUGMENT)
 
         torch.manual_seed(0)
         pil = images_per_second(baseline_loader, lambda x: x, args.epochs)
-        ours = images_per_second(store_loader, augment, args.epochs)
+        ours = images_per_second(ours_loader, augment, args.epochs)
 
     print(f"{args.images} RGB images {args.raw_size}px -> crops {args.crop}px, batch {args.batch}, "
           f"{args.workers} loader workers, {torch.get_num_threads()} torch threads")

@@ -17,7 +17,7 @@ log = setup_job(snakemake.log[0], snakemake.threads)
 params, meta = snakemake.params, snakemake.input.meta
 test = StoreDataset(Path(meta).parent, "test")
 n = min(params.saliency["n_images"], len(test))
-images = torch.stack([test[i][0] for i in range(n)])
+images, labels = test[list(range(n))]
 inputs = BatchEval(params.input_size)(images)
 cnn = load_finetuned(meta, params.models[params.saliency["cnn"]], snakemake.input.cnn)
 vit = load_finetuned(meta, params.models[params.saliency["vit"]], snakemake.input.vit)
@@ -26,7 +26,7 @@ with torch.no_grad():
     shown = F.interpolate(images.float(), size=inputs.shape[-2:], mode="bilinear", antialias=True)
 with atomic_path(snakemake.output[0]) as tmp, open(tmp, "wb") as handle:
     np.savez_compressed(handle, images=shown.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy(),
-                        labels=np.asarray([test[i][1] for i in range(n)]), grad_cam=grad_cam(cnn, inputs, params.saliency["cnn_stage"]),
+                        labels=labels.numpy(), grad_cam=grad_cam(cnn, inputs, params.saliency["cnn_stage"]),
                         attention=attention, kept=kept, cnn=params.saliency["cnn"], vit=params.saliency["vit"])
 log.info("%d images: Grad-CAM of %s, CLS attention of %s (%.0f%% of patches hold %.0f%% of the attention)",
          n, params.saliency["cnn"], params.saliency["vit"], 100 * kept.mean(), 100 * params.saliency["mass"])

@@ -4,10 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
 
 from vitmed.augment import BatchEval
-from vitmed.data.dataset import StoreDataset
+from vitmed.data.dataset import StoreDataset, store_loader
 from vitmed.data.store import load_meta
 from vitmed.models import create_model
 
@@ -35,7 +34,7 @@ def analysis_batches(meta_path, analysis: dict, input_size: int):
     """Up to ``analysis.n_images`` test images in full batches, resized and normalized."""
     dataset = StoreDataset(Path(meta_path).parent, "test")
     batch = min(analysis["batch_size"], len(dataset))
-    loader = DataLoader(dataset, batch_size=batch, drop_last=True)
+    loader = store_loader(dataset, batch, drop_last=True)
     transform = BatchEval(input_size)
     for i, (images, _) in enumerate(loader):
         if i * batch >= analysis["n_images"]:

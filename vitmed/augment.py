@@ -2,7 +2,8 @@
 
 Per-image torchvision.transforms.v2 pipelines cost ~1.5 ms an image on a CPU core, more than
 a toy model's step; on a batch tensor (CPU or GPU) the same augmentations cost a few ms per
-batch. Crops use ``torchvision.ops.roi_align`` (bilinear crop-and-resize per box); the colour
+batch. Each image's crop box and flips form one affine map, sampled bilinearly in a single
+``grid_sample`` call for the whole batch (one sample per output pixel, as a resize); the colour
 jitter follows torchvision's definitions of brightness, contrast and saturation, and turns
 hue in YIQ space (a rotation of the chroma plane, cheap on batches). All randomness comes
 from torch's global RNG, so seeding it makes a batch's augmentation reproducible.
@@ -13,7 +14,7 @@ import math
 
 import torch
 from torch import nn
-from torchvision.ops import roi_align
+from torch.nn import functional as F
 from torchvision.transforms import v2
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -61,15 +62,16 @@ class BatchAugment(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         n, _, height, width = images.shape
         x = images.float().div_(255)
-        boxes = random_crop_boxes(n, height, width, self.scale).to(x.device)
-        rois = torch.cat([torch.arange(n, device=x.device, dtype=x.dtype)[:, None], boxes], dim=1)
-        x = roi_align(x, rois, self.output_size, spatial_scale=1.0, sampling_ratio=2, aligned=True)
-        flip = torch.rand(n, device=x.device) < self.hflip
-        x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
-        flip = torch.rand(n, device=x.device) < self.vflip
-        x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-2), x)
-        x = self.color_jitter(x)
-        return _normalize(x)
+        x1, y1, x2, y2 = random_crop_boxes(n, height, width, self.scale).unbind(1)
+        # output [-1, 1] -> the box in the input's normalized coordinates; a flip negates the scale
+        h_sign = torch.where(torch.rand(n) < self.hflip, -1.0, 1.0)
+        v_sign = torch.where(torch.rand(n) < self.vflip, -1.0, 1.0)
+        theta = torch.zeros(n, 2, 3)
+        theta[:, 0, 0], theta[:, 0, 2] = h_sign * (x2 - x1) / width, (x1 + x2) / width - 1
+        theta[:, 1, 1], theta[:, 1, 2] = v_sign * (y2 - y1) / height, (y1 + y2) / height - 1
+        grid = F.affine_grid(theta.to(x.device), [n, 3, self.output_size, self.output_size], align_corners=False)
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        return _normalize(self.color_jitter(x))
 
     def color_jitter(self, x: torch.Tensor) -> torch.Tensor:
         n, j = x.shape[0], self.jitter
@@ -86,11 +88,13 @@ class BatchAugment(nn.Module):
         out = (gray + (out - gray) * factor).clamp(0, 1)
         if j["hue"] > 0:
             angle = _uniform(n, -j["hue"], j["hue"], x.device) * 2 * math.pi
-            yiq = torch.einsum("ij,bjhw->bihw", _RGB_TO_YIQ.to(x.device), out)
-            cos, sin = angle.cos().view(-1, 1, 1), angle.sin().view(-1, 1, 1)
-            i, q = yiq[:, 1], yiq[:, 2]
-            yiq = torch.stack([yiq[:, 0], cos * i - sin * q, sin * i + cos * q], dim=1)
-            out = torch.einsum("ij,bjhw->bihw", torch.linalg.inv(_RGB_TO_YIQ).to(x.device), yiq).clamp(0, 1)
+            rotation = torch.zeros(n, 3, 3, device=x.device)  # turns the (I, Q) chroma plane
+            rotation[:, 0, 0] = 1
+            rotation[:, 1, 1], rotation[:, 1, 2] = angle.cos(), -angle.sin()
+            rotation[:, 2, 1], rotation[:, 2, 2] = angle.sin(), angle.cos()
+            yiq = _RGB_TO_YIQ.to(x.device)
+            per_image = torch.linalg.inv(yiq) @ rotation @ yiq  # RGB -> YIQ -> turned -> RGB, one matrix
+            out = torch.bmm(per_image, out.flatten(2)).view_as(out).clamp(0, 1)
         return torch.where(apply, out, x)
 
 

@@ -26,11 +26,10 @@ from lightly.models.modules import DINOProjectionHead
 from lightly.models.utils import update_momentum
 from lightly.utils.scheduler import cosine_schedule, cosine_warmup_schedule
 from torch import nn
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from vitmed.augment import make_augment
-from vitmed.data.dataset import StoreDataset
+from vitmed.data.dataset import StoreDataset, store_loader
 from vitmed.io import atomic_path, write_rows_csv
 from vitmed.models import embed
 from vitmed.devices import select_device
@@ -127,8 +126,8 @@ def pretrain_dino(backbone: nn.Module, data_dir: str | Path, run_dir: str | Path
 
     while state["epoch"] < cfg["epochs"]:
         epoch, started = state["epoch"], time.perf_counter()
-        loader = DataLoader(dataset, batch_size=cfg["batch_size"], shuffle=True, drop_last=True,
-                            generator=epoch_generator(seed, epoch), num_workers=cfg["num_workers"])
+        loader = store_loader(dataset, cfg["batch_size"], shuffle=True, drop_last=True,
+                              generator=epoch_generator(seed, epoch), num_workers=cfg["num_workers"])
         student.train()
         teacher.train()
         losses = []

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
 
 from vitmed.augment import BatchEval
-from vitmed.data.dataset import StoreDataset
+from vitmed.data.dataset import StoreDataset, store_loader
 from vitmed.data.store import load_meta
 from vitmed.devices import select_device
 from vitmed.metrics import score
@@ -20,10 +19,13 @@ from vitmed.models import embed
 
 @torch.no_grad()
 def knn_scores(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
-               *, k: int, temperature: float, num_classes: int, chunk_size: int = 1024) -> torch.Tensor:
-    """``train_labels`` is (N,) int for single-label or (N, C) {0,1} for multi-label."""
-    train = F.normalize(train_features.float(), dim=1)
-    test = F.normalize(test_features.float(), dim=1)
+               *, k: int, temperature: float, num_classes: int, chunk_size: int = 1024,
+               device: torch.device | str = "cpu") -> torch.Tensor:
+    """``train_labels`` is (N,) int for single-label or (N, C) {0,1} for multi-label. Runs on
+    ``device`` (the similarity matmul dominates: a GPU makes it fast); returns CPU scores."""
+    train = F.normalize(train_features.to(device).float(), dim=1)
+    test = F.normalize(test_features.to(device).float(), dim=1)
+    train_labels = train_labels.to(device)
     k = min(k, len(train))
     targets = (F.one_hot(train_labels.long(), num_classes).float() if train_labels.ndim == 1
                else train_labels.float())
@@ -34,7 +36,7 @@ def knn_scores(train_features: torch.Tensor, train_labels: torch.Tensor, test_fe
         weights = (top_sim / temperature).exp()
         votes = (weights.unsqueeze(-1) * targets[top_idx]).sum(dim=1)
         out.append(votes / weights.sum(dim=1, keepdim=True))
-    return torch.cat(out)
+    return torch.cat(out).cpu()
 
 
 @torch.no_grad()
@@ -52,13 +54,14 @@ def knn_evaluate(model: torch.nn.Module, data_dir, *, k: int, temperature: float
                  batch_size: int) -> dict:
     """k-NN score of a frozen encoder: train split as memory bank, test split scored."""
     meta = load_meta(data_dir)
-    model.to(select_device())
-    loaders = {split: DataLoader(StoreDataset(data_dir, split), batch_size=batch_size)
+    device = select_device()
+    model.to(device)
+    loaders = {split: store_loader(StoreDataset(data_dir, split), batch_size)
                for split in ("train", "test")}
     transform = BatchEval(input_size)
     train_x, train_y = extract_features(model, loaders["train"], transform)
     test_x, test_y = extract_features(model, loaders["test"], transform)
     scores = knn_scores(train_x, train_y, test_x, k=k, temperature=temperature,
-                        num_classes=len(meta["classes"]))
+                        num_classes=len(meta["classes"]), device=device)
     return {"metric": meta["metric"], "value": score(meta["metric"], test_y.numpy(), scores.numpy()),
             "k": min(k, len(train_x)), "embedding_dim": int(train_x.shape[1])}

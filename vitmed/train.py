@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from vitmed.augment import BatchEval, make_augment
-from vitmed.data.dataset import StoreDataset
+from vitmed.data.dataset import StoreDataset, store_loader
 from vitmed.data.store import load_meta
 from vitmed.io import atomic_path, write_rows_csv
 from vitmed.metrics import score
@@ -124,8 +124,8 @@ def finetune(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, see
     task, metric = meta["task"], meta["metric"]
     train_set = StoreDataset(data_dir, "train")
     augment, evaluate = make_augment(input_size, hp["augment"]), BatchEval(input_size)
-    val_loader = DataLoader(StoreDataset(data_dir, "val"), batch_size=hp["eval_batch_size"])
-    test_loader = DataLoader(StoreDataset(data_dir, "test"), batch_size=hp["eval_batch_size"])
+    val_loader = store_loader(StoreDataset(data_dir, "val"), hp["eval_batch_size"])
+    test_loader = store_loader(StoreDataset(data_dir, "test"), hp["eval_batch_size"])
     criterion = loss_function(task)
     opt = make_optimizer(optimizer, model.parameters(), hp["weight_decay"])
     schedule = SaturationSchedule(lr, hp["warmup_iters"], hp["lr_drop_factor"], hp["min_lr"],
@@ -145,8 +145,8 @@ def finetune(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, see
     while state["epoch"] < hp["max_epochs"] and not schedule.finished:
         epoch = state["epoch"]
         started = time.perf_counter()
-        loader = DataLoader(train_set, batch_size=hp["batch_size"], shuffle=True, drop_last=True,
-                            generator=epoch_generator(seed, epoch), num_workers=hp["num_workers"])
+        loader = store_loader(train_set, hp["batch_size"], shuffle=True, drop_last=True,
+                              generator=epoch_generator(seed, epoch), num_workers=hp["num_workers"])
         batches = tqdm(loader, desc=f"epoch {epoch}", leave=False, mininterval=2)
         losses = train_epoch(model, batches, augment, criterion, opt,
                              lambda: schedule.lr(state["iteration"]), state)

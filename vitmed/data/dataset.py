@@ -1,8 +1,9 @@
-"""Torch dataset over one split of the standardized store.
+"""Torch dataset and loader over one split of the standardized store.
 
 Items are uint8 (3, H, W) tensors: augmentation and normalization run on whole batches
-(vitmed.augment), after collation. Grayscale images are repeated to three channels so
-that RGB-pretrained models take them unchanged.
+(vitmed.augment), after loading. Grayscale images are repeated to three channels so that
+RGB-pretrained models take them unchanged. ``store_loader`` reads a whole batch with one
+indexing of the memory-mapped array instead of collating images one by one.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from vitmed.data.store import load_split
 
@@ -23,8 +24,21 @@ class StoreDataset(Dataset):
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, i: int):
-        image = torch.from_numpy(np.array(self.images[self.rows[i]])).permute(2, 0, 1)
-        if image.shape[0] == 1:
-            image = image.expand(3, -1, -1)
-        return image, self.labels[i]
+    def __getitem__(self, i):
+        """One image (3, H, W) and its label for an int; a batch (B, 3, H, W) and labels for a
+        list of ints."""
+        batch = not np.isscalar(i)
+        images = torch.from_numpy(np.ascontiguousarray(self.images[self.rows[np.asarray(i)]]))
+        images = images.permute(0, 3, 1, 2) if batch else images.permute(2, 0, 1)
+        if images.shape[-3] == 1:
+            images = images.expand(*images.shape[:-3], 3, -1, -1)
+        return images, torch.as_tensor(self.labels[i])
+
+
+def store_loader(dataset: StoreDataset, batch_size: int, *, shuffle: bool = False, drop_last: bool = False,
+                 generator: torch.Generator | None = None, num_workers: int = 0) -> DataLoader:
+    """Batches of (uint8 images, labels) in the order ``DataLoader(shuffle=...)`` would give for
+    the same ``generator``, each read with one indexing of the store."""
+    sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+    return DataLoader(dataset, sampler=BatchSampler(sampler, batch_size, drop_last), batch_size=None,
+                      num_workers=num_workers, persistent_workers=num_workers > 0)
