@@ -10,5 +10,6 @@ cfg = snakemake.params.cfg
 raw, manifest, fixed_splits = read_raw(cfg, snakemake.input[0])
 meta = build_store(raw, Path(snakemake.output.meta).parent, image_size=snakemake.params.image_size,
                    ratios=cfg["split"], seed=snakemake.params.split_seed, metric=cfg["metric"],
-                   manifest=manifest, fixed_splits=fixed_splits)
-log.info("prepared %d images: %s, split hash %s", meta["n_images"], meta["split_sizes"], meta["split_hash"])
+                   manifest=manifest, fixed_splits=fixed_splits, skip_unreadable=cfg["skip_unreadable"])
+log.info("prepared %d images (%d skipped): %s, split hash %s", meta["n_images"], meta["n_skipped"],
+         meta["split_sizes"], meta["split_hash"])

@@ -1,13 +1,14 @@
 """Adapters from publishers' raw layouts to a ``RawTable`` (see vitmed.data.raw).
 
-``locate_raw`` records where a real dataset's raw folder is; ``read_raw`` dispatches on the
-dataset's ``source``. Downloading (issue 4) will fill ``raw_dir`` when it is null.
+``read_raw`` dispatches on the dataset's ``source``; the raw folder comes from the config's
+``raw_dir`` or a download (vitmed.data.fetch).
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from vitmed.data.raw import RawTable, read_plain_layout
@@ -36,18 +37,99 @@ def read_aptos2019(raw_dir: str | Path) -> tuple[RawTable, str]:
     return RawTable(frame, ["label"], list(APTOS_GRADES), "multiclass", 3), str(manifest)
 
 
-READERS = {"aptos2019": read_aptos2019}
+ISIC_CLASSES = ["MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC", "SCC"]  # UNK has no training image
 
 
-def locate_raw(name: str, cfg: dict) -> dict:
-    raw_dir = cfg.get("raw_dir")
-    if not raw_dir:
-        raise FileNotFoundError(
-            f"datasets.{name}.raw_dir is not set and automatic download of '{cfg['source']}' is "
-            f"not available yet: download the dataset and set datasets.{name}.raw_dir to its folder")
-    if not Path(raw_dir).is_dir():
-        raise FileNotFoundError(f"datasets.{name}.raw_dir: no such folder: {raw_dir}")
-    return {"source": cfg["source"], "raw_dir": str(Path(raw_dir).resolve())}
+def read_isic2019(raw_dir: str | Path) -> tuple[RawTable, str]:
+    """ISIC 2019: ``ISIC_2019_Training_GroundTruth.csv`` (one-hot, floats or ints, UNK always 0),
+    ``ISIC_2019_Training_Metadata.csv`` (``lesion_id`` groups the split; empty = its own group),
+    images ``ISIC_2019_Training_Input/<image>.jpg`` (ids may end in ``_downsampled``)."""
+    raw_dir = Path(raw_dir)
+    manifest = raw_dir / "ISIC_2019_Training_GroundTruth.csv"
+    truth = pd.read_csv(manifest, dtype={"image": str})
+    require_columns(truth, ["image", *ISIC_CLASSES], manifest)
+    onehot = truth[ISIC_CLASSES].to_numpy(dtype=float)
+    counts = onehot.sum(axis=1)
+    bad = ~np.isin(onehot, (0.0, 1.0)).all(axis=1) | (counts != 1)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{manifest} row {row + 2} ({truth['image'][row]}): expected exactly one of "
+                         f"{ISIC_CLASSES} to be 1, got {onehot[row].tolist()}")
+    metadata_path = raw_dir / "ISIC_2019_Training_Metadata.csv"
+    metadata = pd.read_csv(metadata_path, dtype={"image": str, "lesion_id": str})
+    require_columns(metadata, ["image", "lesion_id"], metadata_path)
+    lesions = truth[["image"]].merge(metadata[["image", "lesion_id"]], on="image", how="left")
+    missing = lesions["lesion_id"].isna() & ~truth["image"].isin(metadata["image"])
+    if missing.any():
+        raise ValueError(f"{metadata_path}: no row for image {truth['image'][missing].iloc[0]!r} of {manifest}")
+    frame = pd.DataFrame({
+        "sample_id": truth["image"],
+        "group_id": lesions["lesion_id"].fillna(truth["image"]),  # no lesion id: a group of its own
+        "path": [str(raw_dir / "ISIC_2019_Training_Input" / f"{i}.jpg") for i in truth["image"]],
+        "label": onehot.argmax(axis=1),
+    })
+    return RawTable(frame, ["label"], list(ISIC_CLASSES), "multiclass", 3), str(manifest)
+
+
+CBIS_CSVS = ["mass_case_description_train_set.csv", "mass_case_description_test_set.csv",
+             "calc_case_description_train_set.csv", "calc_case_description_test_set.csv"]
+CBIS_COLUMNS = ["patient_id", "left_or_right_breast", "image_view", "abnormality_type", "pathology",
+                "image_file_path"]
+CBIS_VALUES = {"abnormality_type": {"mass", "calcification"},
+               "pathology": {"MALIGNANT", "BENIGN", "BENIGN_WITHOUT_CALLBACK"}}
+
+
+def _cbis_case_table(path: Path) -> pd.DataFrame:
+    """One case-description CSV with its header variants unified ('breast density' and
+    'breast_density') and its quoted path fields stripped of their embedded newlines."""
+    table = pd.read_csv(path, dtype=str)
+    table.columns = [c.strip().lower().replace(" ", "_") for c in table.columns]
+    require_columns(table, CBIS_COLUMNS, path)
+    for column, allowed in CBIS_VALUES.items():
+        bad = ~table[column].isin(allowed)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{path} row {row + 2}: {column} {table[column][row]!r} is not one of {sorted(allowed)}")
+    table["image_file_path"] = table["image_file_path"].str.strip()
+    return table.assign(csv=str(path))
+
+
+def _cbis_full_mammogram(raw_dir: Path, image_file_path: str) -> str:
+    """The DICOM of a full mammogram. TCIA's downloads name files 1-1.dcm where the CSVs say
+    000000.dcm, and their study folders differ too; a full-mammogram subject folder
+    ('Mass-Training_P_00001_LEFT_CC') holds exactly one image, so it is found by that folder."""
+    root = raw_dir / "CBIS-DDSM" if (raw_dir / "CBIS-DDSM").is_dir() else raw_dir
+    exact = root / image_file_path
+    if exact.exists():
+        return str(exact)
+    found = sorted((root / image_file_path.split("/")[0]).rglob("*.dcm"))
+    return str(found[0]) if len(found) == 1 else str(exact)  # missing: the error names the CSV's path
+
+
+def read_cbis_ddsm(raw_dir: str | Path, label: str = "mass") -> tuple[RawTable, str]:
+    """CBIS-DDSM full mammograms, one sample per (patient, breast, view): the four TCIA
+    case-description CSVs describe abnormalities, and an image listed in both the mass and
+    the calcification files is one image. ``label``: ``mass`` = a mass is present
+    (calcification-only images negative, the paper's task) or ``malignant`` = any malignant
+    abnormality. Grouped by patient."""
+    raw_dir = Path(raw_dir)
+    folder = raw_dir / "csv" if (raw_dir / "csv").is_dir() else raw_dir  # the Kaggle mirror's csv/
+    cases = pd.concat([_cbis_case_table(folder / name) for name in CBIS_CSVS], ignore_index=True)
+    cases["sample_id"] = (cases["patient_id"] + "_" + cases["left_or_right_breast"] + "_" + cases["image_view"])
+    positive = (cases["abnormality_type"] == "mass") if label == "mass" else (cases["pathology"] == "MALIGNANT")
+    images = cases.assign(positive=positive).groupby("sample_id", sort=False).agg(
+        group_id=("patient_id", "first"), image_file_path=("image_file_path", "first"), label=("positive", "max"))
+    frame = pd.DataFrame({
+        "sample_id": images.index,
+        "group_id": images["group_id"].to_numpy(),
+        "path": [_cbis_full_mammogram(raw_dir, p) for p in images["image_file_path"]],
+        "label": images["label"].astype(int).to_numpy(),
+    })
+    classes = ["no_mass", "mass"] if label == "mass" else ["benign", "malignant"]
+    return RawTable(frame, ["label"], classes, "binary", 1), str(folder / CBIS_CSVS[0])
+
+
+READERS = {"aptos2019": read_aptos2019, "isic2019": read_isic2019, "cbis_ddsm": read_cbis_ddsm}
 
 
 def read_raw(cfg: dict, raw_record: str | Path) -> tuple[RawTable, str, pd.Series | None]:
@@ -59,5 +141,6 @@ def read_raw(cfg: dict, raw_record: str | Path) -> tuple[RawTable, str, pd.Serie
     if cfg["source"] not in READERS:
         raise NotImplementedError(f"no adapter for source '{cfg['source']}' yet (supported: "
                                   f"{sorted(READERS)} and synthetic)")
-    raw, manifest = READERS[cfg["source"]](record["raw_dir"])
+    options = {"label": cfg["label"]} if cfg["source"] == "cbis_ddsm" else {}
+    raw, manifest = READERS[cfg["source"]](record["raw_dir"], **options)
     return raw, manifest, None

@@ -75,11 +75,29 @@ def read_plain_layout(raw_dir: str | Path) -> RawTable:
     return RawTable(frame, label_columns, info["classes"], info["task"], info["channels"])
 
 
+def open_dicom(path: str) -> Image.Image:
+    """A grayscale DICOM (e.g. a CBIS-DDSM mammogram, 16-bit) as an 8-bit PIL image, its
+    stored range stretched to 0-255 and MONOCHROME1 inverted so that dense tissue is bright."""
+    import pydicom  # only DICOM datasets need it
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        dataset = pydicom.dcmread(path)
+        pixels = dataset.pixel_array.astype(np.float64)
+    except (InvalidDicomError, AttributeError, ValueError) as error:
+        raise OSError(f"not a readable DICOM image ({error})") from None
+    low, high = pixels.min(), pixels.max()
+    pixels = (pixels - low) / (high - low) if high > low else np.zeros_like(pixels)
+    if dataset.get("PhotometricInterpretation") == "MONOCHROME1":
+        pixels = 1.0 - pixels
+    return Image.fromarray(np.round(pixels * 255).astype(np.uint8), "L")
+
+
 def load_image(path: str, channels: int, size: int, row: int, manifest: str) -> np.ndarray:
     """Decode, convert and resize one image to (size, size, channels) uint8; errors name
     the manifest row and file."""
     try:
-        with Image.open(path) as img:
+        with (open_dicom(path) if str(path).lower().endswith(".dcm") else Image.open(path)) as img:
             img = img.convert("L" if channels == 1 else "RGB")
             img = img.resize((size, size), Image.Resampling.BILINEAR)
             array = np.asarray(img, dtype=np.uint8)

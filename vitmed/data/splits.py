@@ -53,10 +53,11 @@ def assign_splits(strata: np.ndarray, groups: np.ndarray | None, ratios: dict[st
     return np.array([group_split[g] for g in group_ids])
 
 
-def split_table(index: pd.DataFrame, label_columns: list[str]) -> pd.DataFrame:
-    """Counts per class and split (multi-label: positives per finding)."""
+def split_table(index: pd.DataFrame, label_columns: list[str], classes: list[str]) -> pd.DataFrame:
+    """Counts per class (by name) and split (multi-label: positives per finding)."""
     if label_columns == ["label"]:
-        table = pd.crosstab(index["label"], index["split"])
+        table = pd.crosstab(index["label"].map(dict(enumerate(classes))), index["split"])
+        table = table.reindex([c for c in classes if c in table.index])
     else:
         table = index.groupby("split")[label_columns].sum().T
     table = table.reindex(columns=[s for s in SPLITS if s in table.columns])

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -18,14 +19,17 @@ from vitmed.data.raw import RawTable, load_image
 from vitmed.data.splits import assign_splits, split_hash, split_table, stratum_of
 from vitmed.io import atomic_path, write_json, write_parquet
 
+log = logging.getLogger(__name__)
+
 
 def build_store(raw: RawTable, data_dir: str | Path, *, image_size: int, ratios: dict[str, float],
                 seed: int, metric: str, manifest: str = "raw table",
-                fixed_splits: pd.Series | None = None) -> dict:
+                fixed_splits: pd.Series | None = None, skip_unreadable: bool = False) -> dict:
     """Decode and resize every image of ``raw`` into ``data_dir``; return the meta dict.
 
     ``fixed_splits`` keeps a publisher's official split (e.g. PatchCamelyon) instead of
-    drawing one."""
+    drawing one. With ``skip_unreadable``, a missing or undecodable image is logged, left out
+    and listed in ``meta.json`` (``skipped``, ``n_skipped``) instead of stopping the job."""
     data_dir = Path(data_dir)
     frame = raw.frame.reset_index(drop=True)
     labels = frame[raw.label_columns].to_numpy()
@@ -36,28 +40,38 @@ def build_store(raw: RawTable, data_dir: str | Path, *, image_size: int, ratios:
             row = int(np.flatnonzero(bad)[0])
             raise ValueError(f"{manifest} row {row}: label {labels[row]} is not one of "
                              f"0..{len(raw.classes) - 1} ({raw.classes})")
-    groups = frame["group_id"].to_numpy(dtype=object)
-    if fixed_splits is not None:
-        splits = fixed_splits.to_numpy()
-    else:
-        splits = assign_splits(stratum_of(labels), None if pd.isna(groups).all() else groups,
-                               ratios, seed)
-
+    skipped = []
     with atomic_path(data_dir / "images.npy") as tmp:
         images = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
                                            shape=(len(frame), image_size, image_size, raw.channels))
         for row, path in enumerate(tqdm(frame["path"], desc=f"prepare {data_dir.name}",
                                         mininterval=5)):
-            images[row] = load_image(path, raw.channels, image_size, row, manifest)
+            try:
+                images[row] = load_image(path, raw.channels, image_size, row, manifest)
+            except OSError as error:  # missing or undecodable: FileNotFoundError is an OSError
+                if not skip_unreadable:
+                    raise
+                log.warning("skipped: %s", error)
+                skipped.append({"row": row, "path": str(path), "error": str(error)})
         images.flush()
         del images
 
-    index = frame[["sample_id", "group_id"]].copy()
+    # the split is drawn over the images that made it into the store
+    keep = np.setdiff1d(np.arange(len(frame)), [s["row"] for s in skipped])
+    frame, labels = frame.iloc[keep].reset_index(drop=True), labels[keep]
+    groups = frame["group_id"].to_numpy(dtype=object)
+    if fixed_splits is not None:
+        splits = fixed_splits.to_numpy()[keep]
+    else:
+        splits = assign_splits(stratum_of(labels), None if pd.isna(groups).all() else groups,
+                               ratios, seed)
+
+    index = frame[["sample_id", "group_id"]].reset_index(drop=True)
     index["split"] = splits
-    index["store_row"] = np.arange(len(frame))
+    index["store_row"] = keep
     for column in raw.label_columns:
         index[column] = frame[column].astype(np.int64)
-    counts = split_table(index, raw.label_columns)
+    counts = split_table(index, raw.label_columns, raw.classes)
     with atomic_path(data_dir / "splits.csv") as tmp:
         counts.to_csv(tmp)
     meta = {
@@ -71,6 +85,8 @@ def build_store(raw: RawTable, data_dir: str | Path, *, image_size: int, ratios:
         "split_sizes": {s: int((index["split"] == s).sum()) for s in ("train", "val", "test")},
         "split_hash": split_hash(index),
         "split_seed": seed,
+        "n_skipped": len(skipped),
+        "skipped": skipped,
     }
     write_parquet(data_dir / "index.parquet", index)
     write_json(data_dir / "meta.json", meta)

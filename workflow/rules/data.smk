@@ -19,19 +19,21 @@ rule generate_synthetic:
         "../../scripts/generate_synthetic.py"
 
 
-rule locate_raw:
-    """Find a real dataset's raw folder (config raw_dir) and record where it is."""
+rule fetch_raw:
+    """Download a real dataset into downloads_dir (shared by studies; resumable, verified), or
+    take its configured raw_dir, and record where its raw folder is. Local: needs internet."""
     output:
         f"{RESULTS}/raw/{{dataset}}/source.json",
     params:
         cfg=lambda wc: dataset_config(wc.dataset),
+        downloads=config["downloads_dir"],
     localrule: True
     log:
-        f"{LOGS}/locate_raw/{{dataset}}.log",
+        f"{LOGS}/fetch_raw/{{dataset}}.log",
     conda:
         "../../envs/vitmed.yaml"
     script:
-        "../../scripts/locate_raw.py"
+        "../../scripts/fetch_raw.py"
 
 
 rule prepare:

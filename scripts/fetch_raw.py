@@ -1,0 +1,9 @@
+"""Rule fetch_raw: download a real dataset (or take its configured raw_dir) and record where it is."""
+from vitmed.data.fetch import raw_record
+from vitmed.io import write_json
+from vitmed.runtime import setup_job
+
+log = setup_job(snakemake.log[0], threads=0)
+record = raw_record(snakemake.wildcards.dataset, snakemake.params.cfg, snakemake.params.downloads)
+write_json(snakemake.output[0], record)
+log.info("raw data of %s: %s", snakemake.wildcards.dataset, record)

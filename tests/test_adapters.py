@@ -1,0 +1,143 @@
+"""ISIC 2019 and CBIS-DDSM adapters on the real metadata CSVs, with stand-in images written
+under the real file names; skipping unreadable images."""
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from vitmed.data.adapters import ISIC_CLASSES, read_cbis_ddsm, read_isic2019
+from vitmed.data.raw import RawTable
+from vitmed.data.store import build_store
+
+RATIOS = {"train": 0.8, "val": 0.1, "test": 0.1}
+
+
+def isic_subset(real_fixtures, tmp_path, n=300):
+    """The first ``n`` rows of the real ISIC 2019 CSVs, ints instead of floats (both occur),
+    with a stand-in JPEG per image."""
+    source = real_fixtures / "isic2019"
+    truth = pd.read_csv(source / "ISIC_2019_Training_GroundTruth.csv").iloc[np.r_[0:n // 2, 12000:12000 + n // 2]]
+    metadata = pd.read_csv(source / "ISIC_2019_Training_Metadata.csv")
+    raw = tmp_path / "isic"
+    (raw / "ISIC_2019_Training_Input").mkdir(parents=True)
+    truth.astype({c: int for c in [*ISIC_CLASSES, "UNK"]}).to_csv(raw / "ISIC_2019_Training_GroundTruth.csv", index=False)
+    metadata[metadata["image"].isin(truth["image"])].to_csv(raw / "ISIC_2019_Training_Metadata.csv", index=False)
+    rng = np.random.default_rng(0)
+    for image in truth["image"]:
+        Image.fromarray(rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)).save(raw / "ISIC_2019_Training_Input" / f"{image}.jpg")
+    return raw, truth
+
+
+def test_isic2019_labels_groups_and_a_lesion_grouped_split(real_fixtures, tmp_path):
+    raw, truth = isic_subset(real_fixtures, tmp_path)
+    table, manifest = read_isic2019(raw)
+    assert manifest.endswith("ISIC_2019_Training_GroundTruth.csv") and table.classes == ISIC_CLASSES
+    expected = truth[ISIC_CLASSES].to_numpy().argmax(1)
+    np.testing.assert_array_equal(table.frame["label"], expected)
+    assert table.frame["sample_id"].str.endswith("_downsampled").any()
+    assert table.frame["group_id"].notna().all()
+    meta = build_store(table, tmp_path / "store", image_size=16, ratios=RATIOS, seed=0, metric="macro_recall",
+                       manifest=manifest)
+    index = pd.read_parquet(tmp_path / "store" / "index.parquet")
+    assert (index.groupby("group_id")["split"].nunique() == 1).all(), "a lesion in two splits"
+    assert index["group_id"].duplicated().any(), "the subset holds lesions with several images"
+    counts = pd.read_csv(tmp_path / "store" / "splits.csv", index_col="class")
+    assert counts.loc["NV"].sum() == (expected == ISIC_CLASSES.index("NV")).sum()
+    again = build_store(table, tmp_path / "again", image_size=16, ratios=RATIOS, seed=0, metric="macro_recall")
+    assert again["split_hash"] == meta["split_hash"]
+
+
+def test_isic2019_row_without_a_class_is_an_error_naming_it(real_fixtures, tmp_path):
+    raw, truth = isic_subset(real_fixtures, tmp_path, n=20)
+    broken = truth.copy()
+    broken.loc[broken.index[3], ISIC_CLASSES] = 0.0  # an UNK-only row
+    broken.to_csv(raw / "ISIC_2019_Training_GroundTruth.csv", index=False)
+    with pytest.raises(ValueError, match=rf"GroundTruth.csv row 5 \({truth['image'].iloc[3]}\): expected exactly one"):
+        read_isic2019(raw)
+    truth.drop(columns=["SCC"]).to_csv(raw / "ISIC_2019_Training_GroundTruth.csv", index=False)
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['SCC'\]"):
+        read_isic2019(raw)
+
+
+def write_dicom(path, pixels):
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.2"  # digital mammography
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.PixelData = pixels.astype(np.uint16).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+
+
+def test_cbis_ddsm_image_level_mass_label_grouped_by_patient(real_fixtures, tmp_path):
+    raw = tmp_path / "cbis"
+    shutil.copytree(real_fixtures / "cbis_ddsm", raw)
+    table, manifest = read_cbis_ddsm(raw)
+    cases = pd.concat([pd.read_csv(raw / f) for f in ("mass_case_description_train_set.csv",
+                                                      "calc_case_description_train_set.csv")])
+    # P_00005 RIGHT CC has only a calcification; P_00001 LEFT CC a mass
+    labels = table.frame.set_index("sample_id")["label"]
+    assert labels["P_00001_LEFT_CC"] == 1 and labels["P_00005_RIGHT_CC"] == 0
+    assert table.frame["sample_id"].is_unique and table.channels == 1
+    both = set(cases[cases["abnormality type"].eq("calcification")]["patient_id"]) & set(
+        cases[cases["abnormality type"].eq("mass")]["patient_id"])
+    assert both, "some patients have both kinds of abnormality"
+    malignant, _ = read_cbis_ddsm(raw, label="malignant")
+    assert malignant.classes == ["benign", "malignant"] and 0 < malignant.frame["label"].mean() < 1
+
+    # stand-in DICOMs named the way TCIA's downloader names them (1-1.dcm, not the CSV's 000000.dcm)
+    subset = table.frame.iloc[:60]
+    rng = np.random.default_rng(0)
+    for path in subset["path"]:
+        relative = path.split(str(raw) + "/")[1]
+        subject = relative.split("/")[0]
+        write_dicom(raw / "CBIS-DDSM" / subject / "08-07-2016-DDSM-93921" / "1.000000-full mammogram images-24515" / "1-1.dcm",
+                    rng.integers(0, 4096, (40, 30)))
+    table, manifest = read_cbis_ddsm(raw)
+    subset = RawTable(table.frame.iloc[:60], table.label_columns, table.classes, table.task, table.channels)
+    assert subset.frame["path"].str.endswith("1-1.dcm").all()
+    build_store(subset, tmp_path / "store", image_size=16, ratios=RATIOS, seed=0, metric="roc_auc", manifest=manifest)
+    index = pd.read_parquet(tmp_path / "store" / "index.parquet")
+    assert (index.groupby("group_id")["split"].nunique() == 1).all(), "a patient in two splits"
+    images = np.load(tmp_path / "store" / "images.npy")
+    assert images.shape == (60, 16, 16, 1) and images.max() > 200 and images.min() < 50
+
+
+def test_cbis_ddsm_unknown_abnormality_is_an_error_naming_file_and_row(real_fixtures, tmp_path):
+    raw = tmp_path / "cbis"
+    shutil.copytree(real_fixtures / "cbis_ddsm", raw)
+    calc = pd.read_csv(raw / "calc_case_description_test_set.csv")
+    calc.loc[2, "abnormality type"] = "architectural distortion"
+    calc.to_csv(raw / "calc_case_description_test_set.csv", index=False)
+    with pytest.raises(ValueError, match=r"calc_case_description_test_set.csv row 4: abnormality_type "
+                                         r"'architectural distortion' is not one of"):
+        read_cbis_ddsm(raw)
+
+
+def test_unreadable_images_are_skipped_listed_and_counted_when_asked(tmp_path):
+    from vitmed.data.raw import read_plain_layout, write_plain_layout
+    from vitmed.data.synthetic import generate
+
+    write_plain_layout(generate("mammo_mass", 50, 24, seed=0), tmp_path / "raw")
+    (tmp_path / "raw" / "images" / "img000003.png").write_bytes(b"not a png")
+    (tmp_path / "raw" / "images" / "img000007.png").unlink()
+    raw = read_plain_layout(tmp_path / "raw")
+    with pytest.raises(OSError, match=r"row 3: cannot read image .*img000003.png"):
+        build_store(raw, tmp_path / "strict", image_size=16, ratios=RATIOS, seed=0, metric="roc_auc")
+    meta = build_store(raw, tmp_path / "store", image_size=16, ratios=RATIOS, seed=0, metric="roc_auc",
+                       skip_unreadable=True)
+    assert meta["n_skipped"] == 2 and [s["row"] for s in meta["skipped"]] == [3, 7]
+    assert "not found" in meta["skipped"][1]["error"]
+    index = pd.read_parquet(tmp_path / "store" / "index.parquet")
+    assert len(index) == 48 and not index["sample_id"].isin(["img000003", "img000007"]).any()
+    assert sum(meta["split_sizes"].values()) == 48

@@ -1,0 +1,130 @@
+"""Fetch a dataset's raw files from its publisher into ``<downloads>/<source>/``.
+
+Every file goes through ``vitmed.data.download`` (resumable, checksum-verified where the
+publisher gives sums, renamed only when complete) and archives are unpacked into a folder
+renamed when done, so an interrupted fetch is resumed by rerunning it and never mistaken for
+a complete one. Returns the raw folder the dataset's adapter reads.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from vitmed.data.download import download, unpack
+
+log = logging.getLogger(__name__)
+
+ISIC_BASE = "https://isic-challenge-data.s3.amazonaws.com/2019"
+ISIC_FILES = ["ISIC_2019_Training_GroundTruth.csv", "ISIC_2019_Training_Metadata.csv",
+              "ISIC_2019_Training_Input.zip"]
+
+PCAM_BASE = "https://zenodo.org/records/2546921/files"
+# MD5s of the .h5.gz files as published with PatchCamelyon (also used by torchvision's PCAM)
+PCAM_MD5 = {
+    "camelyonpatch_level_2_split_train_x.h5.gz": "1571f514728f59376b705fc836ff4b63",
+    "camelyonpatch_level_2_split_train_y.h5.gz": "35c2d7259d906cfc8143347bb8e05be7",
+    "camelyonpatch_level_2_split_valid_x.h5.gz": "d5b63470df7cfa627aeec8b9dc0c066e",
+    "camelyonpatch_level_2_split_valid_y.h5.gz": "2b85f58b927af9964a4c15b8f7e8f179",
+    "camelyonpatch_level_2_split_test_x.h5.gz": "d8c2d60d490dbd479f8199bdfa0cf6ec",
+    "camelyonpatch_level_2_split_test_y.h5.gz": "60a7035772fbdb7f34eb86d4420cf66a",
+}
+
+APTOS_COMPETITION = "aptos2019-blindness-detection"
+
+CHEXPERT_HELP = (
+    "CheXpert is distributed under the Stanford University School of Medicine CheXpert Dataset "
+    "Research Use Agreement and is never downloaded automatically: register at "
+    "https://stanfordmlgroup.github.io/competitions/chexpert/, download CheXpert-v1.0-small, and set "
+    "datasets.{name}.raw_dir to the folder holding train.csv, valid.csv and train/")
+CBIS_HELP = (
+    "CBIS-DDSM comes from The Cancer Imaging Archive through the NBIA Data Retriever "
+    "(https://www.cancerimagingarchive.net/collection/cbis-ddsm/, 163.6 GB of DICOM): download the "
+    "full mammograms and the four case-description CSVs into one folder and set datasets.{name}.raw_dir to it")
+
+
+def kaggle_credentials() -> str:
+    """Where the Kaggle API will find credentials (never their values); an error listing the
+    usual places when there are none."""
+    if os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY"):
+        return "environment variables KAGGLE_USERNAME/KAGGLE_KEY"
+    config_dir = Path(os.environ.get("KAGGLE_CONFIG_DIR", Path.home() / ".kaggle"))
+    if (config_dir / "kaggle.json").is_file():
+        return str(config_dir / "kaggle.json")
+    raise PermissionError(
+        "no Kaggle API credentials: put kaggle.json (Kaggle > Settings > Create New Token) in "
+        f"{config_dir}/ or set KAGGLE_USERNAME and KAGGLE_KEY, accept the competition's rules on "
+        "kaggle.com, then rerun")
+
+
+def fetch_kaggle_competition(competition: str, target: Path) -> Path:
+    """``kaggle competitions download`` (resumes a partial zip itself), then unpack."""
+    if target.exists():
+        return target
+    log.info("Kaggle credentials from %s", kaggle_credentials())
+    if shutil.which("kaggle") is None:
+        raise FileNotFoundError("the Kaggle API client is not installed: pip install kaggle")
+    archive_dir = target.with_name(target.name + ".download")
+    archive_dir.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["kaggle", "competitions", "download", "-c", competition, "-p", str(archive_dir)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:  # the client's message, never the credentials (it does not print them)
+        raise RuntimeError(f"kaggle competitions download -c {competition} failed: {done.stderr.strip()[-500:]}")
+    return unpack(archive_dir / f"{competition}.zip", target)
+
+
+def fetch_isic2019(target: Path, base_url: str = ISIC_BASE) -> Path:
+    """Training images, ground truth and metadata from the ISIC challenge archive (no published sums)."""
+    files = target.with_name(target.name + ".files")
+    for name in ISIC_FILES:
+        download(f"{base_url}/{name}", files / name)
+    if not target.exists():
+        staging = unpack(files / "ISIC_2019_Training_Input.zip", target.with_name(target.name + ".images"))
+        for name in ISIC_FILES[:2]:
+            shutil.copy2(files / name, staging / name)
+        os.replace(staging, target)
+    return target
+
+
+def fetch_pcam(target: Path, base_url: str = PCAM_BASE, md5: dict[str, str] = PCAM_MD5) -> Path:
+    """The six PatchCamelyon .h5.gz files from Zenodo, MD5-verified, gunzipped."""
+    if target.exists():
+        return target
+    files = target.with_name(target.name + ".files")
+    staging = target.with_name(target.name + ".unpacking")
+    staging.mkdir(parents=True, exist_ok=True)
+    for name, checksum in md5.items():
+        archive = download(f"{base_url}/{name}", files / name, md5=checksum)
+        if not (staging / name[:-3]).exists():
+            unpacked = unpack(archive, files / (name + ".d"))
+            os.replace(unpacked / name[:-3], staging / name[:-3])
+    os.replace(staging, target)
+    return target
+
+
+def fetch_raw(name: str, cfg: dict, downloads: str | Path) -> Path:
+    """The raw folder of dataset ``name``: the configured ``raw_dir``, or a fresh download."""
+    if cfg.get("raw_dir"):
+        raw_dir = Path(cfg["raw_dir"])
+        if not raw_dir.is_dir():
+            raise FileNotFoundError(f"datasets.{name}.raw_dir: no such folder: {raw_dir}")
+        return raw_dir.resolve()
+    source, target = cfg["source"], Path(downloads).resolve() / cfg["source"]
+    if source == "aptos2019":
+        return fetch_kaggle_competition(APTOS_COMPETITION, target)
+    if source == "isic2019":
+        return fetch_isic2019(target)
+    if source == "pcam":
+        return fetch_pcam(target)
+    if source == "chexpert":
+        raise FileNotFoundError(CHEXPERT_HELP.format(name=name))
+    if source == "cbis_ddsm":
+        raise FileNotFoundError(CBIS_HELP.format(name=name))
+    raise ValueError(f"datasets.{name}.source: no download for {source!r}")
+
+
+def raw_record(name: str, cfg: dict, downloads: str | Path) -> dict:
+    """What prepare reads: the source and its raw folder."""
+    return {"source": cfg["source"], "raw_dir": str(fetch_raw(name, cfg, downloads))}
