@@ -141,3 +141,107 @@ def test_unreadable_images_are_skipped_listed_and_counted_when_asked(tmp_path):
     index = pd.read_parquet(tmp_path / "store" / "index.parquet")
     assert len(index) == 48 and not index["sample_id"].isin(["img000003", "img000007"]).any()
     assert sum(meta["split_sizes"].values()) == 48
+
+
+def write_chexpert(root, rng):
+    """CheXpert-v1.0-small's documented layout: train.csv/valid.csv with paths that start with
+    the folder's name, train/<patient>/<study>/view<k>_<frontal|lateral>.jpg."""
+    from vitmed.data.adapters import CHEXPERT_OBSERVATIONS
+
+    rows = {"train": [], "valid": []}
+    for split, patients in (("train", range(1, 31)), ("valid", range(64541, 64546))):
+        for patient in patients:
+            for study in (1, 2):
+                for view, kind in ((1, "frontal"), (2, "lateral")):
+                    relative = f"{split}/patient{patient:05d}/study{study}/view{view}_{kind}.jpg"
+                    (root / relative).parent.mkdir(parents=True, exist_ok=True)
+                    Image.fromarray(rng.integers(0, 255, (32, 28), dtype=np.uint8)).save(root / relative)
+                    values = rng.choice([1.0, 0.0, -1.0, np.nan], size=len(CHEXPERT_OBSERVATIONS))
+                    rows[split].append({"Path": f"CheXpert-v1.0-small/{relative}", "Sex": "Female", "Age": 60,
+                                        "Frontal/Lateral": kind.capitalize(), "AP/PA": "AP" if kind == "frontal" else "",
+                                        **dict(zip(CHEXPERT_OBSERVATIONS, values))})
+    for split, table in rows.items():
+        pd.DataFrame(table).to_csv(root / f"{split}.csv", index=False)
+    return pd.concat([pd.DataFrame(rows["train"]), pd.DataFrame(rows["valid"])], ignore_index=True)
+
+
+def test_chexpert_uncertainty_policies_views_and_patient_groups(tmp_path):
+    from vitmed.data.adapters import CHEXPERT_OBSERVATIONS, read_chexpert
+
+    root = tmp_path / "CheXpert-v1.0-small"
+    table = write_chexpert(root, np.random.default_rng(0))
+    zeros, manifest = read_chexpert(root)
+    ones, _ = read_chexpert(root, uncertain="ones")
+    values = table[CHEXPERT_OBSERVATIONS].to_numpy()
+    np.testing.assert_array_equal(zeros.frame[CHEXPERT_OBSERVATIONS].to_numpy(), (values == 1).astype(int))
+    np.testing.assert_array_equal(ones.frame[CHEXPERT_OBSERVATIONS].to_numpy(), np.isin(values, (1, -1)).astype(int))
+    assert zeros.frame["group_id"].nunique() == 35 and zeros.task == "multilabel" and zeros.channels == 1
+    frontal, _ = read_chexpert(root, frontal_only=True)
+    assert len(frontal.frame) == len(table) // 2 and frontal.frame["path"].str.endswith("frontal.jpg").all()
+
+    build_store(zeros, tmp_path / "store", image_size=16, ratios=RATIOS, seed=0, metric="macro_roc_auc", manifest=manifest)
+    index = pd.read_parquet(tmp_path / "store" / "index.parquet")
+    assert (index.groupby("group_id")["split"].nunique() == 1).all(), "a patient in two splits"
+    assert set(index["split"]) == {"train", "val", "test"}
+
+    broken = pd.read_csv(root / "valid.csv")
+    broken.loc[1, "Edema"] = 2.0
+    broken.to_csv(root / "valid.csv", index=False)
+    with pytest.raises(ValueError, match=r"valid.csv row 3: observation values must be 1, 0, -1 or blank"):
+        read_chexpert(root)
+
+
+def test_pcam_reads_h5_in_place_and_keeps_the_official_splits(tmp_path):
+    import h5py
+
+    from vitmed.data.adapters import read_pcam
+
+    rng = np.random.default_rng(0)
+    sizes = {"train": 24, "valid": 8, "test": 8}
+    expected = {}
+    for split, n in sizes.items():
+        x = rng.integers(0, 255, (n, 96, 96, 3), dtype=np.uint8)
+        y = rng.integers(0, 2, (n, 1, 1, 1), dtype=np.uint8)
+        with h5py.File(tmp_path / f"camelyonpatch_level_2_split_{split}_x.h5", "w") as f:
+            f.create_dataset("x", data=x, chunks=(1, 96, 96, 3))
+        with h5py.File(tmp_path / f"camelyonpatch_level_2_split_{split}_y.h5", "w") as f:
+            f.create_dataset("y", data=y)
+        expected[split] = (x, y.reshape(-1))
+    table, manifest = read_pcam(tmp_path)
+    assert len(table.frame) == 40 and table.task == "binary"
+    np.testing.assert_array_equal(table.pixels(24 + 3), expected["valid"][0][3])  # rows run train, valid, test
+    meta = build_store(table, tmp_path / "store", image_size=96, ratios=RATIOS, seed=0, metric="roc_auc",
+                       manifest=manifest, fixed_splits=table.frame["split"])
+    assert meta["split_sizes"] == {"train": 24, "val": 8, "test": 8}
+    index = pd.read_parquet(tmp_path / "store" / "index.parquet")
+    images = np.load(tmp_path / "store" / "images.npy")
+    test_rows = index[index["split"] == "test"]
+    np.testing.assert_array_equal(images[test_rows["store_row"].to_numpy()], expected["test"][0])
+    np.testing.assert_array_equal(test_rows["label"], expected["test"][1])
+    assert not list(tmp_path.glob("**/*.png")), "no file per patch"
+
+    (tmp_path / "camelyonpatch_level_2_split_test_y.h5").unlink()
+    with pytest.raises(FileNotFoundError, match="split_test_y.h5"):
+        read_pcam(tmp_path)
+
+
+@pytest.mark.parametrize("flag, labels_shape, task", [("bloodmnist", (1,), "multiclass"), ("chestmnist", (14,), "multilabel")])
+def test_medmnist_npz_official_splits(tmp_path, flag, labels_shape, task):
+    from vitmed.data.adapters import read_medmnist
+
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", 30), ("val", 6), ("test", 9)):
+        arrays[f"{split}_images"] = rng.integers(0, 255, (n, 64, 64, 3) if task == "multiclass" else (n, 64, 64), dtype=np.uint8)
+        arrays[f"{split}_labels"] = rng.integers(0, 8 if task == "multiclass" else 2, (n, *labels_shape))
+    np.savez(tmp_path / f"{flag}_64.npz", **arrays)
+    table, manifest = read_medmnist(tmp_path, flag, 64)
+    assert table.task == task and table.channels == (3 if task == "multiclass" else 1)
+    meta = build_store(table, tmp_path / "store", image_size=64, ratios=RATIOS, seed=0,
+                       metric="macro_recall" if task == "multiclass" else "macro_roc_auc",
+                       manifest=manifest, fixed_splits=table.frame["split"])
+    assert meta["split_sizes"] == {"train": 30, "val": 6, "test": 9}
+    images = np.load(tmp_path / "store" / "images.npy")
+    np.testing.assert_array_equal(images[-9:].reshape(arrays["test_images"].shape), arrays["test_images"])
+    with pytest.raises(FileNotFoundError, match="pathmnist_128.npz"):
+        read_medmnist(tmp_path, "pathmnist", 128)

@@ -65,3 +65,12 @@ def test_conda_env_of_the_rules_has_the_same_pins_as_pyproject():
     pip = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
     assert set(project["dependencies"]) <= set(pip)
     assert all("==" in pin for pin in project["dependencies"])
+
+
+def test_medmnist_preset_plans_its_study_with_official_splits(tmp_path):
+    config = load_preset("medmnist")
+    result = run_snakemake(tmp_path, config, "-n")
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = job_counts(result.stdout + result.stderr)
+    assert counts["fetch_raw"] == counts["prepare"] == len(config["datasets"]) == 5
+    assert counts["finetune"] == 5 * 2 * 3 * 5

@@ -129,7 +129,110 @@ def read_cbis_ddsm(raw_dir: str | Path, label: str = "mass") -> tuple[RawTable, 
     return RawTable(frame, ["label"], classes, "binary", 1), str(folder / CBIS_CSVS[0])
 
 
-READERS = {"aptos2019": read_aptos2019, "isic2019": read_isic2019, "cbis_ddsm": read_cbis_ddsm}
+CHEXPERT_OBSERVATIONS = ["No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity",
+                         "Lung Lesion", "Edema", "Consolidation", "Pneumonia", "Atelectasis", "Pneumothorax",
+                         "Pleural Effusion", "Pleural Other", "Fracture", "Support Devices"]
+
+
+def read_chexpert(raw_dir: str | Path, uncertain: str = "zeros", frontal_only: bool = False) -> tuple[RawTable, str]:
+    """CheXpert-v1.0-small: ``train.csv`` and ``valid.csv`` pooled (the split is ours, grouped by
+    patient), 14 observations: 1 positive, 0/blank negative, -1 uncertain -> 0 (``zeros``, as
+    in the authors' code) or 1 (``ones``). Paths in the CSVs start with the folder's own name."""
+    raw_dir = Path(raw_dir)
+    tables = []
+    for name in ("train.csv", "valid.csv"):
+        manifest = raw_dir / name
+        table = pd.read_csv(manifest, dtype={"Path": str})
+        require_columns(table, ["Path", "Frontal/Lateral", *CHEXPERT_OBSERVATIONS], manifest)
+        values = table[CHEXPERT_OBSERVATIONS]
+        bad = ~(values.isin([1.0, 0.0, -1.0]) | values.isna()).all(axis=1)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{manifest} row {row + 2}: observation values must be 1, 0, -1 or blank, "
+                             f"got {values.iloc[row].tolist()}")
+        tables.append(table)
+    table = pd.concat(tables, ignore_index=True)
+    if frontal_only:
+        table = table[table["Frontal/Lateral"] == "Frontal"].reset_index(drop=True)
+    labels = table[CHEXPERT_OBSERVATIONS].fillna(0.0).replace(-1.0, 1.0 if uncertain == "ones" else 0.0)
+    relative = table["Path"].str.split("/", n=1).str[1]  # drop "CheXpert-v1.0-small/"
+    frame = pd.DataFrame({
+        "sample_id": relative.str.replace("/", "_").str.removesuffix(".jpg"),
+        "group_id": relative.str.extract(r"(patient\d+)", expand=False),
+        "path": [str(raw_dir / r) for r in relative],
+    })
+    frame[CHEXPERT_OBSERVATIONS] = labels.astype(int).to_numpy()
+    return RawTable(frame, list(CHEXPERT_OBSERVATIONS), list(CHEXPERT_OBSERVATIONS), "multilabel", 1), \
+        str(raw_dir / "train.csv")
+
+
+PCAM_SPLITS = {"train": "train", "valid": "val", "test": "test"}  # official name -> ours
+
+
+def read_pcam(raw_dir: str | Path) -> tuple[RawTable, str]:
+    """PatchCamelyon: ``camelyonpatch_level_2_split_{train,valid,test}_{x,y}.h5``, ``x`` (N, 96,
+    96, 3) uint8 read in place, ``y`` (N, 1, 1, 1); the official splits are kept."""
+    import h5py
+
+    raw_dir = Path(raw_dir)
+    frames, arrays = [], []
+    for official, ours in PCAM_SPLITS.items():
+        x_path = raw_dir / f"camelyonpatch_level_2_split_{official}_x.h5"
+        y_path = raw_dir / f"camelyonpatch_level_2_split_{official}_y.h5"
+        for path in (x_path, y_path):
+            if not path.exists():
+                raise FileNotFoundError(f"PatchCamelyon file not found: {path}")
+        with h5py.File(y_path, "r") as labels_file:
+            labels = labels_file["y"][:].reshape(-1)
+        images = h5py.File(x_path, "r")["x"]
+        if len(images) != len(labels) or images.shape[1:] != (96, 96, 3):
+            raise ValueError(f"{x_path}: x has shape {images.shape}, expected ({len(labels)}, 96, 96, 3) "
+                             f"to match {y_path}")
+        frames.append(pd.DataFrame({"sample_id": [f"{official}_{i:06d}" for i in range(len(labels))],
+                                    "group_id": None, "path": [f"{x_path}#{i}" for i in range(len(labels))],
+                                    "label": labels.astype(int), "split": ours}))
+        arrays.append(images)
+    offsets = np.cumsum([0] + [len(a) for a in arrays])
+
+    def pixels(row: int) -> np.ndarray:
+        part = int(np.searchsorted(offsets, row, side="right")) - 1
+        return arrays[part][row - offsets[part]]
+
+    frame = pd.concat(frames, ignore_index=True)
+    return RawTable(frame, ["label"], ["normal", "tumor"], "binary", 3, pixels=pixels), \
+        str(raw_dir / "camelyonpatch_level_2_split_train_y.h5")
+
+
+def read_medmnist(raw_dir: str | Path, flag: str, size: int) -> tuple[RawTable, str]:
+    """A MedMNIST+ ``<flag>_<size>.npz`` (``<flag>.npz`` at 28): ``{train,val,test}_images`` and
+    ``_labels``, official splits kept; (N, 1) labels are classes, (N, K>1) multi-label."""
+    path = Path(raw_dir) / (f"{flag}.npz" if size == 28 else f"{flag}_{size}.npz")
+    if not path.exists():
+        raise FileNotFoundError(f"MedMNIST file not found: {path}")
+    archive = np.load(path)
+    missing = [f"{s}_{k}" for s in ("train", "val", "test") for k in ("images", "labels") if f"{s}_{k}" not in archive]
+    if missing:
+        raise ValueError(f"{path}: missing arrays {missing}")
+    images = np.concatenate([archive[f"{s}_images"] for s in ("train", "val", "test")])
+    labels = np.concatenate([archive[f"{s}_labels"] for s in ("train", "val", "test")])
+    splits = np.concatenate([[s] * len(archive[f"{s}_labels"]) for s in ("train", "val", "test")])
+    multilabel = labels.ndim == 2 and labels.shape[1] > 1
+    frame = pd.DataFrame({"sample_id": [f"{flag}_{i:06d}" for i in range(len(labels))], "group_id": None,
+                          "path": [f"{path}#{i}" for i in range(len(labels))], "split": splits})
+    if multilabel:
+        classes = [f"label{k}" for k in range(labels.shape[1])]
+        frame[classes] = labels.astype(int)
+        task, columns = "multilabel", classes
+    else:
+        frame["label"] = labels.reshape(-1).astype(int)
+        classes = [f"class{k}" for k in range(int(frame["label"].max()) + 1)]
+        task, columns = ("binary" if len(classes) == 2 else "multiclass"), ["label"]
+    channels = 3 if images.ndim == 4 and images.shape[-1] == 3 else 1
+    return RawTable(frame, columns, classes, task, channels, pixels=lambda row: images[row]), str(path)
+
+
+READERS = {"aptos2019": read_aptos2019, "isic2019": read_isic2019, "cbis_ddsm": read_cbis_ddsm,
+           "chexpert": read_chexpert, "pcam": read_pcam, "medmnist": read_medmnist}
 
 
 def read_raw(cfg: dict, raw_record: str | Path) -> tuple[RawTable, str, pd.Series | None]:
@@ -141,6 +244,9 @@ def read_raw(cfg: dict, raw_record: str | Path) -> tuple[RawTable, str, pd.Serie
     if cfg["source"] not in READERS:
         raise NotImplementedError(f"no adapter for source '{cfg['source']}' yet (supported: "
                                   f"{sorted(READERS)} and synthetic)")
-    options = {"label": cfg["label"]} if cfg["source"] == "cbis_ddsm" else {}
+    options = {"cbis_ddsm": {"label": cfg["label"]},
+               "chexpert": {"uncertain": cfg["uncertain"], "frontal_only": cfg["frontal_only"]},
+               "medmnist": {"flag": cfg.get("flag"), "size": cfg["medmnist_size"]}}.get(cfg["source"], {})
     raw, manifest = READERS[cfg["source"]](record["raw_dir"], **options)
-    return raw, manifest, None
+    official = raw.frame["split"] if "split" in raw.frame.columns else None  # the publisher's split
+    return raw, manifest, official

@@ -33,6 +33,7 @@ PCAM_MD5 = {
 }
 
 APTOS_COMPETITION = "aptos2019-blindness-detection"
+MEDMNIST_BASE = "https://zenodo.org/records/10519652/files"  # MedMNIST+ (v3): no published sums
 
 CHEXPERT_HELP = (
     "CheXpert is distributed under the Stanford University School of Medicine CheXpert Dataset "
@@ -118,6 +119,10 @@ def fetch_raw(name: str, cfg: dict, downloads: str | Path) -> Path:
         return fetch_isic2019(target)
     if source == "pcam":
         return fetch_pcam(target)
+    if source == "medmnist":
+        name = f"{cfg['flag']}.npz" if cfg["medmnist_size"] == 28 else f"{cfg['flag']}_{cfg['medmnist_size']}.npz"
+        download(f"{MEDMNIST_BASE}/{name}?download=1", target / name)
+        return target
     if source == "chexpert":
         raise FileNotFoundError(CHEXPERT_HELP.format(name=name))
     if source == "cbis_ddsm":

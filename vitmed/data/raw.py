@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,9 @@ class RawTable:
     classes: list[str]
     task: str
     channels: int                # 1 = grayscale, 3 = RGB
+    # array datasets (PatchCamelyon h5, MedMNIST npz): row -> (H, W[, C]) uint8, read in place
+    # instead of one file per image; ``path`` then names the array and row for error messages
+    pixels: Callable[[int], np.ndarray] | None = None
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -91,6 +95,15 @@ def open_dicom(path: str) -> Image.Image:
     if dataset.get("PhotometricInterpretation") == "MONOCHROME1":
         pixels = 1.0 - pixels
     return Image.fromarray(np.round(pixels * 255).astype(np.uint8), "L")
+
+
+def load_pixels(pixels: Callable[[int], np.ndarray], row: int, channels: int, size: int) -> np.ndarray:
+    """One row of an array dataset, converted and resized like a decoded file."""
+    array = np.asarray(pixels(row), dtype=np.uint8)
+    image = Image.fromarray(array.squeeze(-1) if array.ndim == 3 and array.shape[-1] == 1 else array)
+    image = image.convert("L" if channels == 1 else "RGB").resize((size, size), Image.Resampling.BILINEAR)
+    array = np.asarray(image, dtype=np.uint8)
+    return array[..., None] if channels == 1 else array
 
 
 def load_image(path: str, channels: int, size: int, row: int, manifest: str) -> np.ndarray:

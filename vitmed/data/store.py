@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from vitmed.data.raw import RawTable, load_image
+from vitmed.data.raw import RawTable, load_image, load_pixels
 from vitmed.data.splits import assign_splits, split_hash, split_table, stratum_of
 from vitmed.io import atomic_path, write_json, write_parquet
 
@@ -47,7 +47,8 @@ def build_store(raw: RawTable, data_dir: str | Path, *, image_size: int, ratios:
         for row, path in enumerate(tqdm(frame["path"], desc=f"prepare {data_dir.name}",
                                         mininterval=5)):
             try:
-                images[row] = load_image(path, raw.channels, image_size, row, manifest)
+                images[row] = (load_image(path, raw.channels, image_size, row, manifest) if raw.pixels is None
+                               else load_pixels(raw.pixels, row, raw.channels, image_size))
             except OSError as error:  # missing or undecodable: FileNotFoundError is an OSError
                 if not skip_unreadable:
                     raise
