@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from vitmed.augment import BatchEval, make_augment
@@ -29,6 +28,7 @@ from vitmed.io import atomic_path, write_rows_csv
 from vitmed.metrics import score
 from vitmed.devices import select_device
 from vitmed.runtime import epoch_generator
+from vitmed.speedups import Speedups
 
 log = logging.getLogger(__name__)
 
@@ -78,18 +78,22 @@ def to_scores(logits: torch.Tensor, task: str) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, loader: DataLoader, transform: nn.Module, task: str) -> tuple[np.ndarray, np.ndarray]:
+def predict(model: nn.Module, loader, transform: nn.Module, task: str,
+            speedups: Speedups = Speedups()) -> tuple[np.ndarray, np.ndarray]:
     model.eval()
     device = next(model.parameters()).device
     scores, labels = [], []
     for images, y in loader:
-        scores.append(to_scores(model(transform(images.to(device))), task).float().cpu())
+        with speedups.autocast(device):
+            logits = model(speedups.inputs(transform(images.to(device))))
+        scores.append(to_scores(logits.float(), task).cpu())
         labels.append(y)
     return torch.cat(scores).numpy(), torch.cat(labels).numpy()
 
 
 def train_epoch(model: nn.Module, batches, augment: nn.Module, criterion: nn.Module,
-                opt: torch.optim.Optimizer, current_lr, state: dict) -> list[float]:
+                opt: torch.optim.Optimizer, current_lr, state: dict,
+                speedups: Speedups = Speedups()) -> list[float]:
     """One pass over ``batches`` of uint8 images: augment on the model's device, one optimizer
     step per batch at ``current_lr()``; counts ``state["iteration"]``. Returns the losses."""
     device = next(model.parameters()).device
@@ -99,7 +103,8 @@ def train_epoch(model: nn.Module, batches, augment: nn.Module, criterion: nn.Mod
         for group in opt.param_groups:
             group["lr"] = current_lr()
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        loss = criterion(model(augment(images)), labels)
+        with speedups.autocast(device):
+            loss = criterion(model(speedups.inputs(augment(images))), labels)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -120,6 +125,8 @@ def finetune(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, see
     run_dir.mkdir(parents=True, exist_ok=True)
     device = select_device()
     model.to(device)
+    speedups = Speedups.from_config(hp)
+    forward = speedups.prepare(model)  # model (its weights are saved) or its compiled wrapper
     meta = load_meta(data_dir)
     task, metric = meta["task"], meta["metric"]
     train_set = StoreDataset(data_dir, "train")
@@ -148,9 +155,9 @@ def finetune(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, see
         loader = store_loader(train_set, hp["batch_size"], shuffle=True, drop_last=True,
                               generator=epoch_generator(seed, epoch), num_workers=hp["num_workers"])
         batches = tqdm(loader, desc=f"epoch {epoch}", leave=False, mininterval=2)
-        losses = train_epoch(model, batches, augment, criterion, opt,
-                             lambda: schedule.lr(state["iteration"]), state)
-        val_scores, val_labels = predict(model, val_loader, evaluate, task)
+        losses = train_epoch(forward, batches, augment, criterion, opt,
+                             lambda: schedule.lr(state["iteration"]), state, speedups)
+        val_scores, val_labels = predict(forward, val_loader, evaluate, task, speedups)
         val_metric = score(metric, val_labels, val_scores)
         lr_used = opt.param_groups[0]["lr"]
         if schedule.update(val_metric):
@@ -172,7 +179,7 @@ def finetune(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, see
     model.load_state_dict(state["best_state"])
     with atomic_path(run_dir / "best.pt") as tmp:
         torch.save(state["best_state"], tmp)
-    test_scores, test_labels = predict(model, test_loader, evaluate, task)
+    test_scores, test_labels = predict(forward, test_loader, evaluate, task, speedups)
     checkpoint.unlink()  # the job's outputs are complete; the next run starts afresh
     return {"metric": metric, "value": score(metric, test_labels, test_scores),
             "val_best": schedule.best, "best_epoch": state["best_epoch"],
