@@ -29,6 +29,8 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         expand(f"{RESULTS}/tables/{{table}}.{{ext}}", table=["table1", "table3"], ext=["csv", "md", "tex"]),
+        expand(f"{RESULTS}/tables/welch.{{ext}}", ext=["csv", "md"]),
+        expand(f"{RESULTS}/tables/published_comparison.{{ext}}", ext=["csv", "md"]) if config["published_comparison"] else [],
         expand(f"{RESULTS}/figures/{{figure}}.{{ext}}", figure=["figure1", "cka", "cka_models"], ext=["png", "pdf"]),
         expand(f"{RESULTS}/figures/figure5.{{ext}}", ext=["png", "pdf"]) if config["analysis"]["attention_models"] else [],
         expand(f"{RESULTS}/figures/figure4.{{ext}}", ext=["png", "pdf"]) if SALIENCY_ON else [],

@@ -119,3 +119,41 @@ rule figure4:
         "../../envs/vitmed.yaml"
     script:
         "../../scripts/figure4.py"
+
+
+rule welch:
+    """CNN vs ViT at equal dataset, init and protocol: Welch's t-test over seeds."""
+    input:
+        f"{RESULTS}/runs.parquet",
+    output:
+        csv=f"{RESULTS}/tables/welch.csv",
+        md=report(f"{RESULTS}/tables/welch.md", category="Statistics", caption="../report/welch.rst"),
+    params:
+        families={name: model["family"] for name, model in config["models"].items()},
+        study=config["study"],
+    localrule: True
+    log:
+        f"{LOGS}/welch.log",
+    conda:
+        "../../envs/vitmed.yaml"
+    script:
+        "../../scripts/welch.py"
+
+
+rule published_comparison:
+    """Our medians beside the paper's Tables 1, 3 and 4 (real-data studies)."""
+    input:
+        f"{RESULTS}/runs.parquet",
+    output:
+        csv=f"{RESULTS}/tables/published_comparison.csv",
+        md=report(f"{RESULTS}/tables/published_comparison.md", category="Statistics",
+                  caption="../report/published_comparison.rst"),
+    params:
+        study=config["study"],
+    localrule: True
+    log:
+        f"{LOGS}/published_comparison.log",
+    conda:
+        "../../envs/vitmed.yaml"
+    script:
+        "../../scripts/published_comparison.py"

@@ -1,0 +1,54 @@
+"""The published numbers, the comparison table and the Welch t-tests."""
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from vitmed.report.compare import compare_with_published, load_published, welch_tests
+
+
+def test_published_tables_are_complete_and_spot_checked():
+    published = load_published()
+    assert published.groupby("table").size().to_dict() == {"table1": 60, "table3": 30, "table4": 30, "table5": 10}
+    cell = published.set_index(["table", "dataset", "model", "init", "protocol"])
+    assert cell.loc[("table1", "APTOS2019", "ResNet50", "random", "finetune"), "median"] == 0.849
+    assert cell.loc[("table1", "Camelyon", "DeiT-S", "dino", "finetune"), "std"] == 0.002
+    assert cell.loc[("table3", "ISIC2019", "DeiT-S", "dino", "knn"), "median"] == 0.637
+    assert cell.loc[("table4", "ISIC2019", "DeiT-B", "imagenet", "finetune"), "median"] == 0.840
+    t5 = published[(published["table"] == "table5") & (published["dataset"] == "CheXpert")]
+    assert dict(zip(t5["patch_size"], t5["median"])) == {16: 0.794, 8: 0.800}
+    # Table 4's DeiT-S (ImageNet) is Table 1's
+    t1 = cell.loc[("table1", slice(None), "DeiT-S", "imagenet", "finetune"), "median"].to_numpy()
+    t4 = cell.loc[("table4", slice(None), "DeiT-S", "imagenet", "finetune"), "median"].to_numpy()
+    np.testing.assert_array_equal(t1, t4)
+
+
+def test_comparison_difference_and_within_std():
+    published = load_published()
+    ours = pd.DataFrame([
+        {"dataset": "APTOS2019", "model": "ResNet50", "init": "random", "protocol": "finetune", "median": 0.860, "std": 0.01, "n_seeds": 5},
+        {"dataset": "APTOS2019", "model": "DeiT-S", "init": "random", "protocol": "finetune", "median": 0.600, "std": 0.02, "n_seeds": 5},
+        {"dataset": "Synthetic", "model": "DeiT-S", "init": "random", "protocol": "finetune", "median": 0.5, "std": 0.0, "n_seeds": 5},
+    ])
+    table = compare_with_published(ours, published).set_index(["dataset", "model", "init", "protocol"])
+    resnet = table.loc[("APTOS2019", "ResNet50", "random", "finetune")]
+    assert resnet["difference"] == pytest.approx(0.011) and bool(resnet["within_paper_std"]) is True  # std 0.022
+    deit = table.loc[("APTOS2019", "DeiT-S", "random", "finetune")]
+    assert deit["difference"] == pytest.approx(-0.087) and bool(deit["within_paper_std"]) is False
+    assert table["median"].notna().sum() == 2, "cells the paper does not have are left out"
+    assert len(table) == 60 + 30 + 30 - 10  # Table 4 repeats Table 1's ImageNet ResNet50/DeiT-S cells
+
+
+def test_welch_matches_scipy_and_skips_single_seed_cells():
+    rng = np.random.default_rng(0)
+    rows = []
+    for model, shift in (("ResNet", 0.0), ("ViT", 0.05), ("Solo", 0.0)):
+        for seed in range(5 if model != "Solo" else 1):
+            rows.append({"dataset": "D", "init": "imagenet", "protocol": "finetune", "model": model,
+                         "seed": seed, "value": 0.8 + shift + rng.normal(0, 0.01)})
+    runs = pd.DataFrame(rows)
+    tests = welch_tests(runs, {"ResNet": "cnn", "ViT": "vit", "Solo": "vit"})
+    assert len(tests) == 1
+    expected = stats.ttest_ind(runs[runs.model == "ResNet"].value, runs[runs.model == "ViT"].value, equal_var=False)
+    assert tests.loc[0, "t"] == pytest.approx(expected.statistic) and tests.loc[0, "p_value"] == pytest.approx(expected.pvalue)
+    assert tests.loc[0, "p_value"] < 0.01
