@@ -5,6 +5,8 @@ from pathlib import Path
 
 import yaml
 
+from vitmed.plan import job_counts  # noqa: F401  (the tests read dry runs with the plan's parser)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -20,16 +22,3 @@ def run_snakemake(workdir: Path, config: dict | None, *args: str, timeout: int =
 
 def load_preset(name: str) -> dict:
     return yaml.safe_load((ROOT / "presets" / f"{name}.yaml").read_text())
-
-
-def job_counts(output: str) -> dict[str, int]:
-    """The 'Job stats' table that snakemake prints."""
-    lines = output.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("Job stats"))
-    counts = {}
-    for line in lines[start + 3:]:
-        parts = line.split()
-        if len(parts) != 2 or not parts[1].isdigit():
-            break
-        counts[parts[0]] = int(parts[1])
-    return counts

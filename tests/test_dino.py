@@ -135,3 +135,13 @@ def test_killed_run_resumes_to_the_same_weights(colour_store, tmp_path):
     assert straight.keys() == resumed.keys()
     for key in straight:
         torch.testing.assert_close(resumed[key], straight[key], rtol=0, atol=0)
+
+
+def test_bf16_and_channels_last_pretraining_runs_with_fp32_weights(colour_store, tmp_path):
+    cfg = dino_config(epochs=2, precision="bf16", channels_last=True)
+    torch.manual_seed(0)
+    rows = pretrain_dino(create_model("test_resnet", 0), colour_store, tmp_path / "run", tmp_path / "teacher.pt", cfg, seed=0)
+    assert len(rows) == 2 and all(np.isfinite(row["loss"]) for row in rows)
+    teacher = torch.load(tmp_path / "teacher.pt", weights_only=True)
+    assert all(value.dtype == torch.float32 for value in teacher.values() if value.is_floating_point()), \
+        "weights stay fp32 under autocast"

@@ -55,7 +55,7 @@ def test_synthetic_study_end_to_end(tmp_path):
     knn = runs[(runs["protocol"] == "knn") & (runs["init"] == "imagenet")]
     assert (knn.groupby(["dataset", "model"])["value"].nunique() == 1).all()
 
-    for figure in ("figure1", "figure5", "cka", "cka_models"):
+    for figure in ("figure1", "figure5", "cka", "cka_models", "figure4"):
         for ext in ("png", "pdf"):
             assert (study / "figures" / f"{figure}.{ext}").stat().st_size > 10_000
 
@@ -66,6 +66,11 @@ def test_synthetic_study_end_to_end(tmp_path):
     cka = pd.read_parquet(study / "analysis" / "cka_layers.parquet")
     assert set(cka["model"]) == {"ResNet-toy", "ViT-toy"} and cka["cka"].map(math.isfinite).all()
     assert (cka["cka"] <= 1 + 1e-9).all()
+    saliency = np.load(study / "analysis" / "saliency" / "SynSkin.npz")
+    assert saliency["grad_cam"].shape == (2, 32, 32) and saliency["attention"].shape[:1] == (2,)
+    assert saliency["kept"].any() and not saliency["kept"].all()
+    welch = pd.read_csv(study / "tables" / "welch.csv")
+    assert len(welch) == 2 * 3 * 2 and set(welch["protocol"]) == {"finetune", "knn"}  # datasets inits protocols
     across = pd.read_parquet(study / "analysis" / "cka_models.parquet")
     assert len(across) == len(config["datasets"]) * len(config["inits"]) * 2 * 2 * 2  # dataset init stage a b
     same = across[across["model_a"] == across["model_b"]]
@@ -85,3 +90,12 @@ def test_synthetic_study_end_to_end(tmp_path):
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     again = json.loads((study / "finetune" / "SynChest" / "ResNet-toy" / "random" / "seed0" / "metrics.json").read_text())
     assert again["value"] == metrics["value"]
+
+    # the self-contained report holds every table and figure, grouped by paper artefact
+    report = run_snakemake(tmp_path, config, "--report", str(tmp_path / "report.zip"))
+    assert report.returncode == 0, report.stderr[-3000:]
+    import zipfile
+    names = zipfile.ZipFile(tmp_path / "report.zip").namelist()
+    for artefact in ("table1.md", "table3.md", "welch.md", "figure1.png", "figure4.png", "figure5.png",
+                     "cka.png", "cka_models.png"):
+        assert any(name.endswith(artefact) for name in names), artefact

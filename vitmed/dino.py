@@ -34,6 +34,7 @@ from vitmed.io import atomic_path, write_rows_csv
 from vitmed.models import embed
 from vitmed.devices import select_device
 from vitmed.runtime import epoch_generator
+from vitmed.speedups import Speedups
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,10 @@ def pretrain_dino(backbone: nn.Module, data_dir: str | Path, run_dir: str | Path
     device = select_device()
     student.to(device)
     teacher.to(device)
+    # bf16 autocast and channels-last as in fine-tuning (no torch.compile: multi-crop sizes would recompile)
+    speedups = Speedups(cfg["precision"], cfg["channels_last"])
+    speedups.prepare(student)
+    speedups.prepare(teacher)
     criterion = DINOLoss(cfg["out_dim"], student_temp=cfg["student_temp"],
                          center_momentum=cfg["center_momentum"]).to(device)
     optimizer = torch.optim.AdamW(param_groups(student), lr=0.0)
@@ -138,11 +143,12 @@ def pretrain_dino(backbone: nn.Module, data_dir: str | Path, run_dir: str | Path
             optimizer.param_groups[0]["weight_decay"] = schedule.weight_decay(it)
             for group in optimizer.param_groups:
                 group["lr"] = schedule.lr(it)
-            views = [global_view(images) for _ in range(2)]
-            views += [local_view(images) for _ in range(cfg["local_crops"]["number"])]
-            with torch.no_grad():
-                teacher_out = [teacher(v) for v in views[:2]]  # the teacher sees global views only
-            student_out = [student(v) for v in views]
+            views = [speedups.inputs(global_view(images)) for _ in range(2)]
+            views += [speedups.inputs(local_view(images)) for _ in range(cfg["local_crops"]["number"])]
+            with speedups.autocast(device):
+                with torch.no_grad():
+                    teacher_out = [teacher(v).float() for v in views[:2]]  # the teacher sees global views only
+                student_out = [student(v).float() for v in views]
             loss = criterion(teacher_out, student_out, teacher_temp=temp)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

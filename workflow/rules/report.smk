@@ -127,7 +127,7 @@ rule welch:
         f"{RESULTS}/runs.parquet",
     output:
         csv=f"{RESULTS}/tables/welch.csv",
-        md=report(f"{RESULTS}/tables/welch.md", category="Statistics", caption="../report/welch.rst"),
+        md=report(f"{RESULTS}/tables/welch.md", category="CNN vs ViT statistics", caption="../report/welch.rst"),
     params:
         families={name: model["family"] for name, model in config["models"].items()},
         study=config["study"],
@@ -146,7 +146,7 @@ rule published_comparison:
         f"{RESULTS}/runs.parquet",
     output:
         csv=f"{RESULTS}/tables/published_comparison.csv",
-        md=report(f"{RESULTS}/tables/published_comparison.md", category="Statistics",
+        md=report(f"{RESULTS}/tables/published_comparison.md", category="Comparison with the paper",
                   caption="../report/published_comparison.rst"),
     params:
         study=config["study"],

@@ -1,0 +1,63 @@
+"""python -m vitmed.plan: jobs per stage from Snakemake's dry run, GPU-hours from throughput."""
+import copy
+
+import pandas as pd
+import pytest
+from snakemake.utils import validate
+
+from helpers import ROOT, load_preset
+from vitmed import plan
+
+
+def small_config() -> dict:
+    config = {"study": "p", "seeds": [0, 1], "inits": ["random", "imagenet"], "input_size": 32,
+              "datasets": {"D": {"source": "synthetic", "generator": "mammo_mass", "metric": "roc_auc", "n_images": 1000}},
+              "models": {"M": {"timm_name": "test_vit", "family": "vit"}}, "finetune": {"max_epochs": 10}}
+    validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+    return config
+
+
+def test_gpu_hours_are_images_over_throughput():
+    config = small_config()
+    speed = pd.DataFrame([{"model": "M", "train_images_per_s": 100.0, "infer_images_per_s": 1000.0}])
+    hours = plan.gpu_hours(config, speed).set_index("stage")["gpu_hours"]
+    # 2 inits x 2 seeds, 10 epochs of 800 training images at 100/s plus 100 validation images at 1000/s
+    assert hours["finetune"] == pytest.approx(4 * 10 * (800 / 100 + 100 / 1000) / 3600)
+    # k-NN: 2 random seeds + 1 pretrained encoder, each embedding all 1000 images at 1000/s
+    assert hours["knn"] == pytest.approx(3 * 1000 / 1000 / 3600)
+    assert "pretrain_dino" not in hours.index
+
+    config["inits"].append("dino")
+    dino = plan.gpu_hours(config, speed).set_index("stage")["gpu_hours"]["pretrain_dino"]
+    crops = (2 * 224 ** 2 + 8 * 96 ** 2) / 32 ** 2  # the schema's default crops, in units of one input image
+    assert dino == pytest.approx(300 * 800 * crops / 100 / 3600)
+
+
+def test_missing_throughput_or_size_is_a_clear_error():
+    config = small_config()
+    with pytest.raises(ValueError, match=r"no throughput for model\(s\) \['M'\]"):
+        plan.gpu_hours(config, pd.DataFrame(columns=["model", "train_images_per_s", "infer_images_per_s"]))
+    config["datasets"]["D"].pop("n_images")
+    config["datasets"]["D"]["source"] = "isic2019"
+    speed = pd.DataFrame([{"model": "M", "train_images_per_s": 1.0, "infer_images_per_s": 1.0}])
+    config = copy.deepcopy(config)
+    config["datasets"]["D"]["n_images"] = None
+    with pytest.raises(ValueError, match="plan.n_images.D is not set"):
+        plan.gpu_hours(config, speed)
+
+
+def test_plan_command_lists_the_dry_runs_jobs_per_stage(tmp_path, capsys):
+    throughput = tmp_path / "throughput.csv"
+    pd.DataFrame([{"model": m, "train_images_per_s": 700.0, "infer_images_per_s": 3000.0}
+                  for m in load_preset("synthetic")["models"]]).to_csv(throughput, index=False)
+    plan.main(["--configfile", str(ROOT / "presets" / "synthetic.yaml"), "--throughput", str(throughput)])
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
+    assert " 60 jobs" in lines["finetune"] and "GPU-h" in lines["finetune"]
+    assert " 10 jobs" in lines["pretrain_dino"] and " 6 jobs" in lines["prepare"]  # 5 datasets + the source set
+    assert out.startswith("study synthetic: ")
+
+
+def test_plan_without_throughput_says_how_to_measure_it():
+    with pytest.raises(SystemExit, match="benchmarks/throughput.py"):
+        plan.main(["--configfile", str(ROOT / "config.yaml")])

@@ -1,0 +1,116 @@
+"""Plan before spending: the jobs of a study per stage and an estimate of their GPU-hours.
+
+    python -m vitmed.plan [--configfile config.yaml] [--throughput throughput.csv]
+
+Job counts come from Snakemake's own dry run of the whole study (``--forceall``: done or not).
+GPU time is images processed / throughput: fine-tuning runs ``finetune.max_epochs`` epochs over the training split (an upper
+bound: saturation stops runs earlier) plus a validation pass per epoch; DINO runs
+``dino.epochs`` over the training split with 2 global and N local crops (a crop costs in
+proportion to its pixel count); k-NN embeds train and test once per initialized encoder.
+Throughput (images/s per model at ``input_size``, training and inference) comes from a CSV
+measured with ``benchmarks/throughput.py`` on the target GPU, or from ``plan.throughput`` in
+the config.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAINING_STAGES = ("pretrain_source", "pretrain_dino", "finetune", "knn", "cka", "attention_distance", "saliency")
+
+
+def job_counts(dry_run_output: str) -> dict[str, int]:
+    """The 'Job stats' table of a Snakemake dry run."""
+    lines = dry_run_output.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("Job stats")), None)
+    if start is None:
+        raise ValueError("no 'Job stats' table in the dry run output")
+    counts = {}
+    for line in lines[start + 3:]:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            break
+        if parts[0] != "total":
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def dry_run(configfile: Path) -> dict[str, int]:
+    done = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--forceall", "--snakefile", str(ROOT / "Snakefile"),
+                           "--directory", str(ROOT), "--configfile", str(configfile)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"snakemake -n failed:\n{done.stderr[-2000:]}")
+    return job_counts(done.stdout + done.stderr)
+
+
+def gpu_hours(config: dict, throughput: pd.DataFrame) -> pd.DataFrame:
+    """Estimated GPU-hours per (stage, dataset, model); ``throughput`` has columns model,
+    train_images_per_s, infer_images_per_s."""
+    speed = throughput.set_index("model")
+    missing = sorted(set(config["models"]) - set(speed.index))
+    if missing:
+        raise ValueError(f"no throughput for model(s) {missing}: measure them (benchmarks/throughput.py) "
+                         f"or set plan.throughput.<model> in the config")
+    sizes = config["plan"]["n_images"]
+    size = config["input_size"]
+    dino, finetune = config["dino"], config["finetune"]
+    crop_cost = (2 * dino["global_crops"]["size"] ** 2
+                 + dino["local_crops"]["number"] * dino["local_crops"]["size"] ** 2) / size ** 2
+    rows = []
+    for dataset, cfg in config["datasets"].items():
+        n = sizes.get(dataset, cfg.get("n_images"))
+        if n is None:
+            raise ValueError(f"plan.n_images.{dataset} is not set: how many images does {dataset} have?")
+        train, split = n * cfg["split"]["train"], n * (cfg["split"]["val"] + cfg["split"]["test"])
+        for model in config["models"]:
+            fit, infer = speed.loc[model, "train_images_per_s"], speed.loc[model, "infer_images_per_s"]
+            runs = len(config["inits"]) * len(config["seeds"])
+            seconds = {
+                "finetune": runs * finetune["max_epochs"] * (train / fit + n * cfg["split"]["val"] / infer),
+                "knn": (len(config["seeds"]) + len(config["inits"]) - 1) * (train + split) / infer,
+            }
+            if "dino" in config["inits"]:
+                seconds["pretrain_dino"] = dino["epochs"] * train * crop_cost / fit
+            rows += [{"stage": stage, "dataset": dataset, "model": model, "gpu_hours": s / 3600}
+                     for stage, s in seconds.items()]
+    return pd.DataFrame(rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="jobs per stage and estimated GPU-hours of a study")
+    parser.add_argument("--configfile", type=Path, default=ROOT / "config.yaml")
+    parser.add_argument("--throughput", type=Path, help="CSV from benchmarks/throughput.py (overrides the config)")
+    args = parser.parse_args(argv)
+    config = yaml.safe_load(args.configfile.read_text())
+    from snakemake.utils import validate  # fills in the defaults the workflow would use
+
+    validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+    counts = dry_run(args.configfile)
+    if args.throughput:
+        throughput = pd.read_csv(args.throughput)
+    elif config["plan"]["throughput"]:
+        throughput = pd.DataFrame([{"model": m, **v} for m, v in config["plan"]["throughput"].items()])
+    else:
+        raise SystemExit("no throughput: measure it on the target GPU with benchmarks/throughput.py "
+                         f"--configfile {args.configfile} and pass --throughput, or set plan.throughput")
+    hours = gpu_hours(config, throughput)
+    print(f"study {config['study']}: {sum(counts.values())} jobs")
+    per_stage = hours.groupby("stage")["gpu_hours"].sum()
+    for stage, count in counts.items():
+        estimate = f"{per_stage[stage]:10.1f} GPU-h" if stage in per_stage else (
+            "  (GPU, not estimated)" if stage in TRAINING_STAGES else "")
+        print(f"  {stage:<22}{count:>6} jobs {estimate}")
+    print(f"  {'total':<22}{sum(counts.values()):>6} jobs {per_stage.sum():10.1f} GPU-h (fine-tuning at "
+          f"max_epochs: an upper bound)")
+    print(hours.pivot_table(index="dataset", columns="stage", values="gpu_hours", aggfunc="sum").round(1).to_string())
+
+
+if __name__ == "__main__":
+    main()
