@@ -28,7 +28,7 @@ def compare_with_published(summary: pd.DataFrame, published: pd.DataFrame) -> pd
     paper = (published[published["table"].isin(["table1", "table3", "table4"])]
              .drop_duplicates(KEYS)  # Tables 1 and 4 share the ImageNet ResNet50/DeiT-S cells
              .rename(columns={"median": "paper_median", "std": "paper_std"}))
-    ours = summary.rename(columns={"median": "median", "std": "std"})[[*KEYS, "median", "std", "n_seeds"]]
+    ours = summary[[*KEYS, "median", "std", "n_seeds"]]
     table = paper[["table", *KEYS, "paper_median", "paper_std"]].merge(ours, on=KEYS, how="left")
     table["difference"] = table["median"] - table["paper_median"]
     table["within_paper_std"] = (table["difference"].abs() <= table["paper_std"]).where(table["median"].notna())
