@@ -30,9 +30,9 @@ from tqdm import tqdm
 
 from vitmed.augment import make_augment
 from vitmed.data.dataset import StoreDataset, store_loader
+from vitmed.devices import select_device
 from vitmed.io import atomic_path, write_rows_csv
 from vitmed.models import embed
-from vitmed.devices import select_device
 from vitmed.runtime import epoch_generator
 from vitmed.speedups import Speedups
 

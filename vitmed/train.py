@@ -24,9 +24,9 @@ from tqdm import tqdm
 from vitmed.augment import BatchEval, make_augment
 from vitmed.data.dataset import StoreDataset, store_loader
 from vitmed.data.store import load_meta
+from vitmed.devices import select_device
 from vitmed.io import atomic_path, write_rows_csv
 from vitmed.metrics import score
-from vitmed.devices import select_device
 from vitmed.runtime import epoch_generator
 from vitmed.speedups import Speedups
 
