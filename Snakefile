@@ -32,6 +32,6 @@ rule all:
         expand(f"{RESULTS}/tables/welch.{{ext}}", ext=["csv", "md"]),
         expand(f"{RESULTS}/tables/published_comparison.{{ext}}", ext=["csv", "md"]) if config["published_comparison"] else [],
         expand(f"{RESULTS}/figures/{{figure}}.{{ext}}", figure=["figure1", "cka", "cka_models"], ext=["png", "pdf"]),
-        expand(f"{RESULTS}/figures/figure5.{{ext}}", ext=["png", "pdf"]) if config["analysis"]["attention_models"] else [],
+        expand(f"{RESULTS}/figures/figure5.{{ext}}", ext=["png", "pdf"]) if ATTENTION_MODELS else [],
         expand(f"{RESULTS}/figures/figure4.{{ext}}", ext=["png", "pdf"]) if SALIENCY_ON else [],
     default_target: True

@@ -1,4 +1,5 @@
-"""Rule knn: k-NN evaluation of the initialized encoder, for every init and seed."""
+"""Rule knn, per dataset: k-NN evaluation of every model's initialized encoder, for every init
+and seed (one job: on CPU its start-up would otherwise cost more than the evaluations)."""
 from pathlib import Path
 
 import torch
@@ -10,22 +11,23 @@ from vitmed.models import create_model, describe_weights
 from vitmed.runtime import setup_job
 
 log = setup_job(snakemake.log[0], snakemake.threads)
-wc, params = snakemake.wildcards, snakemake.params
+params, dataset = snakemake.params, snakemake.wildcards.dataset
 data_dir = Path(snakemake.input.meta).parent
-meta = load_meta(data_dir)
-model_cfg, knn = params.model, params.knn
+n_classes = len(load_meta(data_dir)["classes"])
+knn = params.knn
 rows = []
-for init, weights in params.weights.items():
-    result = None
-    for seed in params.seeds:
-        # A pretrained encoder is the same for every seed (only the unused head differs):
-        # evaluate it once and report it for each seed, as the paper's "± 0.000" shows.
-        if result is None or weights is None:
-            torch.manual_seed(seed)
-            model = create_model(model_cfg["timm_name"], len(meta["classes"]), weights, model_cfg["kwargs"])
-            result = knn_evaluate(model, data_dir, k=knn["k"], temperature=knn["temperature"],
-                                  input_size=params.input_size, batch_size=knn["batch_size"])
-        rows.append(dict(result, dataset=wc.dataset, model=wc.model, init=init, seed=seed,
-                         protocol="knn", weights=describe_weights(weights)))
-        log.info("%s seed %d: k-NN %s = %.4f", init, seed, result["metric"], result["value"])
+for model_name, model_cfg in params.models.items():
+    for init, weights in params.weights[model_name].items():
+        result = None
+        for seed in params.seeds:
+            # A pretrained encoder is the same for every seed (only the unused head differs):
+            # evaluate it once and report it for each seed, as the paper's "± 0.000" shows.
+            if result is None or weights is None:
+                torch.manual_seed(seed)
+                model = create_model(model_cfg["timm_name"], n_classes, weights, model_cfg["kwargs"])
+                result = knn_evaluate(model, data_dir, k=knn["k"], temperature=knn["temperature"],
+                                      input_size=params.input_size, batch_size=knn["batch_size"])
+            rows.append(dict(result, dataset=dataset, model=model_name, init=init, seed=seed,
+                             protocol="knn", weights=describe_weights(weights)))
+            log.info("%s %s seed %d: k-NN %s = %.4f", model_name, init, seed, result["metric"], result["value"])
 write_json(snakemake.output[0], rows)

@@ -16,11 +16,9 @@ def test_dry_run_of_paper_config_lists_the_whole_study(tmp_path):
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     n_cells = len(config["datasets"]) * len(config["models"]) * len(config["inits"])
     assert counts["finetune"] == n_cells * len(config["seeds"]) == 5 * 4 * 3 * 5
-    assert counts["knn"] == len(config["datasets"]) * len(config["models"])
+    assert counts["knn"] == counts["analyze"] == len(config["datasets"])
     assert counts["pretrain_dino"] == 5 * 4
     assert counts["prepare"] == 5 and counts["tables"] == 1 and counts["figure1"] == 1
-    assert counts["cka"] == 5  # one job per dataset: every model, init vs fine-tuned and across models
-    assert counts["attention_distance"] == 5 * len(config["analysis"]["attention_models"])
 
 
 def test_defaults_are_filled_in():
@@ -42,6 +40,8 @@ def test_defaults_are_filled_in():
     (lambda c: c.update(inits=["random", "imagenet21k"]), "'imagenet21k' is not one of"),
     (lambda c: c["datasets"]["SynSkin"].pop("generator"), "'generator' is a required property"),
     (lambda c: c["analysis"]["saliency"].update(cnn="ResNet-50"), "analysis.saliency.cnn: 'ResNet-50' is not one of"),
+    (lambda c: c["analysis"].update(attention_models=["ResNet-toy"]),
+     "analysis.attention_models: 'ResNet-toy' is not one of the study's ViTs ['ViT-toy']"),
 ])
 def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, edit, expected):
     config = copy.deepcopy(load_preset("synthetic"))

@@ -22,7 +22,7 @@ import pandas as pd
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-TRAINING_STAGES = ("pretrain_source", "pretrain_dino", "finetune", "knn", "cka", "attention_distance", "saliency")
+TRAINING_STAGES = ("pretrain_source", "pretrain_dino", "finetune", "knn", "analyze")
 
 
 def job_counts(dry_run_output: str) -> dict[str, int]:

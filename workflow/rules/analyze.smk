@@ -1,67 +1,28 @@
-# Representation analyses of the initialized and fine-tuned models (first seed):
-# attention distance per ViT (Figure 5), CKA per dataset across all models, saliency (Figure 4).
+# Representation analyses of the initialized and fine-tuned models (first seed), one job per
+# dataset: CKA across layers and models, attention distance of the ViTs named in
+# analysis.attention_models (Figure 5), saliency (Figure 4) when analysis.saliency names models.
 
 
-rule attention_distance:
+rule analyze:
     input:
         unpack(analysis_inputs),
     output:
-        f"{RESULTS}/analysis/attention_distance/{{dataset}}/{{model}}.parquet",
+        cka_layers=f"{RESULTS}/analysis/cka/{{dataset}}/layers.parquet",
+        cka_models=f"{RESULTS}/analysis/cka/{{dataset}}/models.parquet",
+        **({"attention": f"{RESULTS}/analysis/attention_distance/{{dataset}}.parquet"} if ATTENTION_MODELS else {}),
+        **({"saliency": f"{RESULTS}/analysis/saliency/{{dataset}}.npz"} if SALIENCY_ON else {}),
     params:
         runs=analysis_runs,
         models=config["models"],
         analysis=config["analysis"],
-        input_size=config["input_size"],
-    threads: 1
-    log:
-        f"{LOGS}/attention_distance/{{dataset}}/{{model}}.log",
-    benchmark:
-        f"{BENCH}/attention_distance/{{dataset}}/{{model}}.tsv"
-    conda:
-        "../../envs/vitmed.yaml"
-    script:
-        "../../scripts/attention_distance.py"
-
-
-rule cka:
-    input:
-        unpack(analysis_inputs),
-    output:
-        layers=f"{RESULTS}/analysis/cka/{{dataset}}/layers.parquet",
-        models=f"{RESULTS}/analysis/cka/{{dataset}}/models.parquet",
-    params:
-        runs=analysis_runs,
-        models=config["models"],
-        analysis=config["analysis"],
-        input_size=config["input_size"],
-    threads: 1
-    log:
-        f"{LOGS}/cka/{{dataset}}.log",
-    benchmark:
-        f"{BENCH}/cka/{{dataset}}.tsv"
-    conda:
-        "../../envs/vitmed.yaml"
-    script:
-        "../../scripts/cka.py"
-
-
-rule saliency:
-    input:
-        meta=f"{RESULTS}/data/{{dataset}}/meta.json",
-        cnn=lambda wc: finetuned_checkpoint(wc.dataset, SALIENCY["cnn"], SALIENCY["init"]),
-        vit=lambda wc: finetuned_checkpoint(wc.dataset, SALIENCY["vit"], SALIENCY["init"]),
-    output:
-        f"{RESULTS}/analysis/saliency/{{dataset}}.npz",
-    params:
         saliency=SALIENCY,
-        models=config["models"],
         input_size=config["input_size"],
     threads: 1
     log:
-        f"{LOGS}/saliency/{{dataset}}.log",
+        f"{LOGS}/analyze/{{dataset}}.log",
     benchmark:
-        f"{BENCH}/saliency/{{dataset}}.tsv"
+        f"{BENCH}/analyze/{{dataset}}.tsv"
     conda:
         "../../envs/vitmed.yaml"
     script:
-        "../../scripts/saliency.py"
+        "../../scripts/analyze.py"

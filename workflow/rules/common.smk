@@ -17,6 +17,12 @@ for key, allowed in (("cnn", MODELS), ("vit", MODELS), ("init", INITS)):
     if key in SALIENCY and SALIENCY[key] not in allowed:
         raise ValueError(f"analysis.saliency.{key}: {SALIENCY[key]!r} is not one of the study's {allowed}")
 SALIENCY_ON = "cnn" in SALIENCY and "vit" in SALIENCY
+# Figure 5 measures the attention of ViTs the study fine-tunes.
+ATTENTION_MODELS = config["analysis"]["attention_models"]
+for name in ATTENTION_MODELS:
+    if config["models"].get(name, {}).get("family") != "vit":
+        raise ValueError(f"analysis.attention_models: {name!r} is not one of the study's ViTs "
+                         f"{[m for m in MODELS if config['models'][m]['family'] == 'vit']}")
 
 
 wildcard_constraints:
@@ -72,14 +78,12 @@ def finetuned_checkpoint(dataset, model, init):
 
 
 def analysis_runs(wildcards):
-    """The (model, init) pairs an analysis job compares: the initialized weights and the
-    fine-tuned first-seed checkpoint of each. Per {dataset}x{model}, or every model of the
-    study when the rule has no {model} wildcard."""
-    models = [wildcards.model] if "model" in wildcards.keys() else MODELS
+    """The (model, init) pairs the analyses of a dataset compare: the initialized weights and
+    the fine-tuned first-seed checkpoint of every model and init of the study."""
     return [{"model": model, "init": init, "seed": SEEDS[0],
              "weights": weights_source(wildcards.dataset, model, init),
              "tuned": finetuned_checkpoint(wildcards.dataset, model, init)}
-            for model in models for init in INITS]
+            for model in MODELS for init in INITS]
 
 
 def analysis_inputs(wildcards):

@@ -1,24 +1,25 @@
-# k-NN evaluation of the *initialized* encoders (before fine-tuning). One job per
-# {dataset} x {model} scores every init and seed: these jobs are cheap next to their start-up.
+# k-NN evaluation of the *initialized* encoders (before fine-tuning). One job per dataset
+# scores every model, init and seed: these evaluations are cheap next to a job's start-up.
 
 
 rule knn:
     input:
         meta=f"{RESULTS}/data/{{dataset}}/meta.json",
-        weights=lambda wc: [w for init in INITS for w in init_weights(wc.dataset, wc.model, init)],
+        weights=lambda wc: [w for model in MODELS for init in INITS for w in init_weights(wc.dataset, model, init)],
     output:
-        f"{RESULTS}/knn/{{dataset}}/{{model}}/metrics.json",
+        f"{RESULTS}/knn/{{dataset}}/metrics.json",
     params:
-        model=lambda wc: config["models"][wc.model],
-        weights=lambda wc: {init: weights_source(wc.dataset, wc.model, init) for init in INITS},
+        models=config["models"],
+        weights=lambda wc: {model: {init: weights_source(wc.dataset, model, init) for init in INITS}
+                            for model in MODELS},
         seeds=SEEDS,
         knn=config["knn"],
         input_size=config["input_size"],
     threads: 1
     log:
-        f"{LOGS}/knn/{{dataset}}/{{model}}.log",
+        f"{LOGS}/knn/{{dataset}}.log",
     benchmark:
-        f"{BENCH}/knn/{{dataset}}/{{model}}.tsv"
+        f"{BENCH}/knn/{{dataset}}.tsv"
     conda:
         "../../envs/vitmed.yaml"
     script:

@@ -6,7 +6,7 @@ rule aggregate:
     input:
         finetune=expand(f"{RESULTS}/finetune/{{dataset}}/{{model}}/{{init}}/seed{{seed}}/metrics.json",
                         dataset=DATASETS, model=MODELS, init=INITS, seed=SEEDS),
-        knn=expand(f"{RESULTS}/knn/{{dataset}}/{{model}}/metrics.json", dataset=DATASETS, model=MODELS),
+        knn=expand(f"{RESULTS}/knn/{{dataset}}/metrics.json", dataset=DATASETS),
     output:
         f"{RESULTS}/runs.parquet",
     localrule: True
@@ -64,8 +64,7 @@ rule figure1:
 rule figure5:
     """Figure 5: mean attention distance per layer and head (one point per head)."""
     input:
-        expand(f"{RESULTS}/analysis/attention_distance/{{dataset}}/{{model}}.parquet",
-               dataset=DATASETS, model=config["analysis"]["attention_models"]),
+        expand(f"{RESULTS}/analysis/attention_distance/{{dataset}}.parquet", dataset=DATASETS),
     output:
         table=f"{RESULTS}/analysis/attention_distance.parquet",
         png=report(f"{RESULTS}/figures/figure5.png", category="Figure 5", caption="../report/figure5.rst"),

@@ -1,0 +1,68 @@
+"""The representation analyses of one dataset, as tidy rows: CKA (layer x layer, initialized vs
+fine-tuned; last layer across models), attention distance (Figure 5) and the arrays of Figure 4.
+
+They share their inputs, so one job per dataset runs them all and loads each model pair once,
+one init at a time (never the whole study in memory).
+"""
+from __future__ import annotations
+
+from itertools import groupby
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.nn import functional as F
+
+from vitmed.attention import attention_distances
+from vitmed.augment import BatchEval
+from vitmed.cka import embedding_cka, layerwise_cka
+from vitmed.data.dataset import StoreDataset
+from vitmed.saliency import cls_attention, grad_cam
+
+
+def runs_by_init(runs: list[dict]) -> list[tuple[str, list[dict]]]:
+    """The runs of ``analysis_runs`` grouped by init, in the order of the inits' names."""
+    ordered = sorted(runs, key=lambda run: run["init"])
+    return [(init, list(group)) for init, group in groupby(ordered, key=lambda run: run["init"])]
+
+
+def cka_rows(dataset: str, init: str, pairs: list, batches) -> tuple[list[dict], list[dict]]:
+    """(a) Layer x layer CKA of each initialized model against its fine-tuned self; (b) last-layer
+    CKA between the models, initialized and fine-tuned. ``pairs``: (run, initialized, tuned)
+    of one init; ``batches()`` yields the same images at every call."""
+    layer_rows, model_rows = [], []
+    for run, initialized, tuned in pairs:
+        matrix = layerwise_cka(initialized, tuned, batches()).numpy()
+        layer_rows += [{"dataset": dataset, "model": run["model"], "init": init, "layer_initialized": i,
+                        "layer_finetuned": j, "cka": float(matrix[i, j])}
+                       for i in range(matrix.shape[0]) for j in range(matrix.shape[1])]
+    names = [run["model"] for run, _, _ in pairs]
+    for stage, position in (("initialized", 1), ("finetuned", 2)):
+        matrix = embedding_cka([pair[position] for pair in pairs], batches()).numpy()
+        model_rows += [{"dataset": dataset, "init": init, "stage": stage, "model_a": a, "model_b": b,
+                        "cka": float(matrix[i, j])}
+                       for i, a in enumerate(names) for j, b in enumerate(names)]
+    return layer_rows, model_rows
+
+
+def attention_rows(dataset: str, run: dict, initialized, tuned, batches, n_images: int) -> pd.DataFrame:
+    """Mean attention distance per layer and head of a ViT, initialized and fine-tuned."""
+    return pd.concat([attention_distances(model, batches(), n_images).assign(
+        dataset=dataset, model=run["model"], init=run["init"], stage=stage)
+        for stage, model in (("initialized", initialized), ("finetuned", tuned))], ignore_index=True)
+
+
+def saliency_arrays(data_dir: str | Path, cnn, vit, saliency: dict, input_size: int) -> dict[str, np.ndarray]:
+    """Figure 4 on the first test images: the images as fed, Grad-CAM of the fine-tuned CNN,
+    the fine-tuned ViT's CLS attention per head and its top-``mass`` mask."""
+    test = StoreDataset(Path(data_dir), "test")
+    images, labels = test[list(range(min(saliency["n_images"], len(test))))]
+    inputs = BatchEval(input_size)(images)
+    attention, kept = cls_attention(vit, inputs, saliency["mass"])
+    with torch.no_grad():
+        shown = F.interpolate(images.float(), size=inputs.shape[-2:], mode="bilinear", antialias=True)
+    return {"images": shown.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy(),
+            "labels": labels.numpy(), "grad_cam": grad_cam(cnn, inputs, saliency["cnn_stage"]),
+            "attention": attention, "kept": kept,
+            "cnn": np.array(saliency["cnn"]), "vit": np.array(saliency["vit"])}
