@@ -34,4 +34,7 @@ rule all:
         expand(f"{RESULTS}/figures/{{figure}}.{{ext}}", figure=["figure1", "cka", "cka_models"], ext=["png", "pdf"]),
         expand(f"{RESULTS}/figures/figure5.{{ext}}", ext=["png", "pdf"]) if ATTENTION_MODELS else [],
         expand(f"{RESULTS}/figures/figure4.{{ext}}", ext=["png", "pdf"]) if SALIENCY_ON else [],
+        expand(f"{RESULTS}/tables/table4.{{ext}}", ext=["csv", "md", "tex"]) if CAPACITY_ON else [],
+        expand(f"{RESULTS}/figures/figure3.{{ext}}", ext=["png", "pdf"]) if CAPACITY_ON else [],
+        expand(f"{RESULTS}/tables/table5.{{ext}}", ext=["csv", "md", "tex"]) if PATCH_SIZES else [],
     default_target: True

@@ -5,7 +5,7 @@ import torch
 
 from vitmed.data.store import load_meta
 from vitmed.io import write_json
-from vitmed.models import create_model, describe_weights
+from vitmed.models import count_parameters, create_model, describe_weights
 from vitmed.runtime import setup_job
 from vitmed.train import finetune
 
@@ -24,5 +24,6 @@ result = finetune(model, data_dir, Path(snakemake.output.metrics).parent, seed=s
                   hp=hp, input_size=params.input_size)
 write_json(snakemake.output.metrics, dict(result, dataset=wc.dataset, model=wc.model, init=wc.init,
                                           seed=seed, protocol="finetune",
-                                          weights=describe_weights(params.weights)))
+                                          weights=describe_weights(params.weights),
+                                          n_parameters=count_parameters(model)))
 log.info("test %s = %.4f after %d epochs", result["metric"], result["value"], result["epochs"])

@@ -7,7 +7,7 @@ import torch
 from vitmed.data.store import load_meta
 from vitmed.io import write_json
 from vitmed.knn import knn_evaluate
-from vitmed.models import create_model, describe_weights
+from vitmed.models import count_parameters, create_model, describe_weights
 from vitmed.runtime import setup_job
 
 log = setup_job(snakemake.log[0], snakemake.threads)
@@ -28,6 +28,7 @@ for model_name, model_cfg in params.models.items():
                 result = knn_evaluate(model, data_dir, k=knn["k"], temperature=knn["temperature"],
                                       input_size=params.input_size, batch_size=knn["batch_size"])
             rows.append(dict(result, dataset=dataset, model=model_name, init=init, seed=seed,
-                             protocol="knn", weights=describe_weights(weights)))
+                             protocol="knn", weights=describe_weights(weights),
+                             n_parameters=count_parameters(model)))
             log.info("%s %s seed %d: k-NN %s = %.4f", model_name, init, seed, result["metric"], result["value"])
 write_json(snakemake.output[0], rows)

@@ -38,6 +38,14 @@ def test_comparison_difference_and_within_std():
     assert table["median"].notna().sum() == 2, "cells the paper does not have are left out"
     assert len(table) == 60 + 30 + 30 - 10  # Table 4 repeats Table 1's ImageNet ResNet50/DeiT-S cells
 
+    # Table 5: the 8x8 row compared with the model the config names for it; 16x16 is Table 1's DeiT-S
+    p8 = pd.DataFrame([{"dataset": "CheXpert", "model": "DeiT-S-p8", "init": "imagenet", "protocol": "finetune",
+                        "median": 0.803, "std": 0.001, "n_seeds": 5}])
+    with_t5 = compare_with_published(p8, published, {16: "DeiT-S", 8: "DeiT-S-p8"})
+    assert len(with_t5) == len(table) + 5
+    row = with_t5[with_t5["model"] == "DeiT-S-p8"].set_index("dataset").loc["CheXpert"]
+    assert row["table"] == "table5" and row["paper_median"] == 0.800 and row["difference"] == pytest.approx(0.003)
+
 
 def test_welch_matches_scipy_and_skips_single_seed_cells():
     rng = np.random.default_rng(0)

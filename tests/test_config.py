@@ -15,7 +15,9 @@ def test_dry_run_of_paper_config_lists_the_whole_study(tmp_path):
     counts = job_counts(result.stdout + result.stderr)
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     n_cells = len(config["datasets"]) * len(config["models"]) * len(config["inits"])
-    assert counts["finetune"] == n_cells * len(config["seeds"]) == 5 * 4 * 3 * 5
+    ablation_only = [m for m in config["ablations"]["models"] if m not in config["models"]]
+    assert counts["finetune"] == (n_cells + 5 * len(ablation_only)) * len(config["seeds"]) == (5 * 4 * 3 + 5 * 5) * 5
+    assert counts["capacity"] == counts["patch_size"] == counts["published_comparison"] == 1
     assert counts["knn"] == counts["analyze"] == len(config["datasets"])
     assert counts["pretrain_dino"] == 5 * 4
     assert counts["prepare"] == 5 and counts["tables"] == 1 and counts["figure1"] == 1
@@ -40,6 +42,12 @@ def test_defaults_are_filled_in():
     (lambda c: c.update(inits=["random", "imagenet21k"]), "'imagenet21k' is not one of"),
     (lambda c: c["datasets"]["SynSkin"].pop("generator"), "'generator' is a required property"),
     (lambda c: c["analysis"]["saliency"].update(cnn="ResNet-50"), "analysis.saliency.cnn: 'ResNet-50' is not one of"),
+    (lambda c: c["ablations"]["capacity"].update(vit=["ViT-toy", "ViT-huge"]),
+     "ablations.capacity.vit: 'ViT-huge' is not one of"),
+    (lambda c: c["ablations"]["capacity"].update(cnn=["ResNet-toy", "ViT-toy-L"]),
+     "ablations.capacity.cnn: 'ViT-toy-L' is a vit"),
+    (lambda c: c["ablations"].update(datasets=["SynEye"]), "ablations.datasets: 'SynEye' is not one of"),
+    (lambda c: c["ablations"].update(patch_size={"eight": "ViT-toy"}), "'eight' does not match"),
     (lambda c: c["analysis"].update(attention_models=["ResNet-toy"]),
      "analysis.attention_models: 'ResNet-toy' is not one of the study's ViTs ['ViT-toy']"),
 ])

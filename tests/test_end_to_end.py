@@ -17,6 +17,7 @@ def tiny_study() -> dict:
     config["imagenet"]["synthetic_source"].update(n_images=320, epochs=2)
     config["finetune"].update(max_epochs=2, warmup_iters=4)
     config["dino"].update(epochs=2, batch_size=32)
+    config["ablations"]["datasets"] = ["SynSkin"]
     return config
 
 
@@ -29,7 +30,9 @@ def test_synthetic_study_end_to_end(tmp_path):
 
     runs = pd.read_parquet(study / "runs.parquet")
     assert set(runs["protocol"]) == {"finetune", "knn"}
-    assert len(runs) == 2 * 2 * 3 * 2 * 2  # datasets x models x inits x seeds x protocols
+    ablation_only = 3 * 2  # ResNet-toy-L, ViT-toy-L, ViT-toy-p4 fine-tuned from imagenet on SynSkin x seeds
+    assert len(runs) == 2 * 2 * 3 * 2 * 2 + ablation_only  # datasets x models x inits x seeds x protocols
+    assert (runs["n_parameters"] > 100_000).all()
     assert runs["value"].map(math.isfinite).all()
     imagenet = runs[runs["init"] == "imagenet"]
     assert (imagenet["weights"] == "file:imagenet.pt").all()
@@ -55,7 +58,15 @@ def test_synthetic_study_end_to_end(tmp_path):
     knn = runs[(runs["protocol"] == "knn") & (runs["init"] == "imagenet")]
     assert (knn.groupby(["dataset", "model"])["value"].nunique() == 1).all()
 
-    for figure in ("figure1", "figure5", "cka", "cka_models", "figure4"):
+    # the ablations: two sizes per family (Table 4, Figure 3), two patch sizes (Table 5)
+    table4 = pd.read_csv(study / "tables" / "table4.csv")
+    assert list(table4["model"]) == ["ResNet-toy", "ResNet-toy-L", "ViT-toy", "ViT-toy-L"]
+    assert table4["median"].map(math.isfinite).all() and (table4["n_seeds"] == 2).all()
+    large = table4.set_index("model")["n_parameters"]
+    assert large["ResNet-toy-L"] > large["ResNet-toy"] and large["ViT-toy-L"] > large["ViT-toy"]
+    table5 = (study / "tables" / "table5.md").read_text()
+    assert "ViT-toy (8×8 patches)" in table5 and "ViT-toy-p4 (4×4 patches)" in table5
+    for figure in ("figure1", "figure3", "figure5", "cka", "cka_models", "figure4"):
         for ext in ("png", "pdf"):
             assert (study / "figures" / f"{figure}.{ext}").stat().st_size > 10_000
 
@@ -96,6 +107,6 @@ def test_synthetic_study_end_to_end(tmp_path):
     assert report.returncode == 0, report.stderr[-3000:]
     import zipfile
     names = zipfile.ZipFile(tmp_path / "report.zip").namelist()
-    for artefact in ("table1.md", "table3.md", "welch.md", "figure1.png", "figure4.png", "figure5.png",
+    for artefact in ("table1.md", "table3.md", "table4.md", "table5.md", "figure3.png", "welch.md", "figure1.png", "figure4.png", "figure5.png",
                      "cka.png", "cka_models.png"):
         assert any(name.endswith(artefact) for name in names), artefact

@@ -33,6 +33,20 @@ def test_gpu_hours_are_images_over_throughput():
     assert dino == pytest.approx(300 * 800 * crops / 100 / 3600)
 
 
+def test_ablation_runs_are_counted_once_and_only_on_their_datasets():
+    config = small_config()
+    config["datasets"]["E"] = dict(config["datasets"]["D"], n_images=2000)
+    config["ablations"] = {"datasets": ["E"], "models": {"L": {"timm_name": "test_vit", "family": "vit"}},
+                           "capacity": {"vit": ["M", "L"]}}
+    validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+    speed = pd.DataFrame([{"model": m, "train_images_per_s": 100.0, "infer_images_per_s": 1000.0} for m in "ML"])
+    hours = plan.gpu_hours(config, speed).set_index(["stage", "dataset", "model"])["gpu_hours"]
+    one_run_e = 10 * (1600 / 100 + 200 / 1000) / 3600  # 10 epochs on E's 1,600 training images
+    assert hours["finetune", "E", "L"] == pytest.approx(2 * one_run_e)  # imagenet init x 2 seeds
+    assert hours["finetune", "E", "M"] == pytest.approx(4 * one_run_e)  # M's imagenet runs serve Table 1 and 4
+    assert ("finetune", "D", "L") not in hours.index and ("knn", "E", "L") not in hours.index
+
+
 def test_missing_throughput_or_size_is_a_clear_error():
     config = small_config()
     with pytest.raises(ValueError, match=r"no throughput for model\(s\) \['M'\]"):

@@ -54,6 +54,11 @@ def describe_weights(weights: str | None) -> str:
     return f"file:{Path(weights).name}"
 
 
+def count_parameters(model: nn.Module) -> int:
+    """All parameters, classifier head included (Table 4's capacity axis)."""
+    return sum(p.numel() for p in model.parameters())
+
+
 def embed(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """The paper's k-NN embedding: CLS token for ViTs, pooled penultimate features for CNNs
     (timm's ``forward_head(pre_logits=True)`` gives exactly these for each family).

@@ -54,32 +54,40 @@ def gpu_hours(config: dict, throughput: pd.DataFrame) -> pd.DataFrame:
     """Estimated GPU-hours per (stage, dataset, model); ``throughput`` has columns model,
     train_images_per_s, infer_images_per_s."""
     speed = throughput.set_index("model")
-    missing = sorted(set(config["models"]) - set(speed.index))
+    ablations = config.get("ablations", {})
+    ablation_models = list(dict.fromkeys([*ablations.get("capacity", {}).get("cnn", []),
+                                          *ablations.get("capacity", {}).get("vit", []),
+                                          *ablations.get("patch_size", {}).values()]))
+    missing = sorted(set(config["models"]).union(ablation_models) - set(speed.index))
     if missing:
-        raise ValueError(f"no throughput for model(s) {missing}: measure them (benchmarks/throughput.py) "
+        raise ValueError(f"no throughput for model(s) {missing}: run benchmarks/throughput.py on the target GPU "
                          f"or set plan.throughput.<model> in the config")
     sizes = config["plan"]["n_images"]
     size = config["input_size"]
     dino, finetune = config["dino"], config["finetune"]
     crop_cost = (2 * dino["global_crops"]["size"] ** 2
                  + dino["local_crops"]["number"] * dino["local_crops"]["size"] ** 2) / size ** 2
+    ablation_datasets = ablations.get("datasets") or list(config["datasets"])
     rows = []
     for dataset, cfg in config["datasets"].items():
         n = sizes.get(dataset, cfg.get("n_images"))
         if n is None:
             raise ValueError(f"plan.n_images.{dataset} is not set: how many images does {dataset} have?")
         train, split = n * cfg["split"]["train"], n * (cfg["split"]["val"] + cfg["split"]["test"])
-        for model in config["models"]:
+        epoch = finetune["max_epochs"]
+        for model in dict.fromkeys([*config["models"], *ablation_models]):
             fit, infer = speed.loc[model, "train_images_per_s"], speed.loc[model, "infer_images_per_s"]
-            runs = len(config["inits"]) * len(config["seeds"])
-            seconds = {
-                "finetune": runs * finetune["max_epochs"] * (train / fit + n * cfg["split"]["val"] / infer),
-                "knn": (len(config["seeds"]) + len(config["inits"]) - 1) * (train + split) / infer,
-            }
-            if "dino" in config["inits"]:
-                seconds["pretrain_dino"] = dino["epochs"] * train * crop_cost / fit
+            inits = set(config["inits"]) if model in config["models"] else set()
+            if model in ablation_models and dataset in ablation_datasets:
+                inits.add(ablations.get("init", "imagenet"))  # runs shared with Table 1 count once
+            seconds = {"finetune": len(inits) * len(config["seeds"]) * epoch
+                       * (train / fit + n * cfg["split"]["val"] / infer)}
+            if model in config["models"]:
+                seconds["knn"] = (len(config["seeds"]) + len(config["inits"]) - 1) * (train + split) / infer
+                if "dino" in config["inits"]:
+                    seconds["pretrain_dino"] = dino["epochs"] * train * crop_cost / fit
             rows += [{"stage": stage, "dataset": dataset, "model": model, "gpu_hours": s / 3600}
-                     for stage, s in seconds.items()]
+                     for stage, s in seconds.items() if s > 0]
     return pd.DataFrame(rows)
 
 

@@ -22,11 +22,16 @@ def load_published(path: str | Path = PUBLISHED) -> pd.DataFrame:
     return pd.read_csv(path, comment="#", dtype={"patch_size": "Int64"})
 
 
-def compare_with_published(summary: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
+def compare_with_published(summary: pd.DataFrame, published: pd.DataFrame,
+                           patch_sizes: dict[int, str] | None = None) -> pd.DataFrame:
     """``summary``: our cells (dataset, model, init, protocol, median, std, n_seeds). Cells the
-    paper does not report are left out; the paper's cells we did not run are kept, ours NaN."""
-    paper = (published[published["table"].isin(["table1", "table3", "table4"])]
-             .drop_duplicates(KEYS)  # Tables 1 and 4 share the ImageNet ResNet50/DeiT-S cells
+    paper does not report are left out; the paper's cells we did not run are kept, ours NaN.
+    ``patch_sizes`` (patch side -> our model) maps Table 5's DeiT-S rows to our models."""
+    paper = published[published["table"].isin(["table1", "table3", "table4"])]
+    if patch_sizes:
+        table5 = published[(published["table"] == "table5") & published["patch_size"].isin(list(patch_sizes))]
+        paper = pd.concat([paper, table5.assign(model=table5["patch_size"].map(patch_sizes))])
+    paper = (paper.drop_duplicates(KEYS)  # Tables 1, 4 and 5 share the ImageNet ResNet50/DeiT-S cells
              .rename(columns={"median": "paper_median", "std": "paper_std"}))
     ours = summary[[*KEYS, "median", "std", "n_seeds"]]
     table = paper[["table", *KEYS, "paper_median", "paper_std"]].merge(ours, on=KEYS, how="left")

@@ -1,4 +1,5 @@
-"""Figure 1: fine-tuning vs k-NN per dataset, model and init (seaborn bars, std error bars)."""
+"""The paper's figures: 1 (fine-tuning vs k-NN), 3 (capacity), 4 (saliency), 5 (attention
+distance) and the CKA heatmaps."""
 from __future__ import annotations
 
 import matplotlib
@@ -23,7 +24,7 @@ def save_figure(fig: plt.Figure, paths: dict[str, str]) -> None:
 
 
 def figure1(runs: pd.DataFrame, datasets: list[str], models: list[str], inits: list[str]) -> plt.Figure:
-    summary = pd.concat([summarize(runs, p).assign(protocol=p) for p in PROTOCOL_LABELS])
+    summary = pd.concat([summarize(runs[runs["model"].isin(models)], p).assign(protocol=p) for p in PROTOCOL_LABELS])
     sns.set_theme(style="whitegrid", context="paper")
     fig, axes = plt.subplots(len(PROTOCOL_LABELS), len(datasets), squeeze=False,
                              figsize=(2.6 * len(datasets), 2.4 * len(PROTOCOL_LABELS)), sharey="col")
@@ -43,6 +44,29 @@ def figure1(runs: pd.DataFrame, datasets: list[str], models: list[str], inits: l
             ax.set_xlabel("")
             ax.set_ylabel(f"{PROTOCOL_LABELS[protocol]}\n{METRIC_LABELS.get(metric, metric)}" if col == 0
                           else METRIC_LABELS.get(metric, metric))
+    fig.tight_layout()
+    return fig
+
+
+def figure3(table: pd.DataFrame) -> plt.Figure:
+    """Median fine-tuned metric against parameter count per family, one panel per dataset,
+    error bars = std over seeds; ``table`` from ``vitmed.report.ablations.capacity_table``."""
+    sns.set_theme(style="whitegrid", context="paper")
+    datasets = list(dict.fromkeys(table["dataset"]))
+    fig, axes = plt.subplots(1, len(datasets), squeeze=False, figsize=(2.8 * len(datasets), 2.6))
+    for ax, dataset in zip(axes[0], datasets):
+        cells = table[table["dataset"] == dataset].sort_values("rank")
+        for family, label in (("cnn", "CNN"), ("vit", "ViT")):
+            line = cells[cells["family"] == family]
+            ax.errorbar(line["n_parameters"] / 1e6, line["median"], yerr=line["std"], marker="o",
+                        capsize=2, linewidth=1, label=label)
+            for row in line.itertuples():
+                ax.annotate(row.model, (row.n_parameters / 1e6, row.median), fontsize=6,
+                            textcoords="offset points", xytext=(2, 3))
+        metric = cells["metric"].dropna().iloc[0] if cells["metric"].notna().any() else ""
+        ax.set(xscale="log", title=dataset, xlabel="parameters (millions)",
+               ylabel=METRIC_LABELS.get(metric, metric))
+    axes[0, -1].legend()
     fig.tight_layout()
     return fig
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-COLUMNS = ["dataset", "model", "init", "seed", "protocol", "metric", "value", "weights"]
+COLUMNS = ["dataset", "model", "init", "seed", "protocol", "metric", "value", "weights", "n_parameters"]
 
 
 def collect_runs(metric_files: list[str | Path]) -> pd.DataFrame:
@@ -23,4 +23,4 @@ def collect_runs(metric_files: list[str | Path]) -> pd.DataFrame:
     duplicated = runs.duplicated(["dataset", "model", "init", "seed", "protocol"])
     if duplicated.any():
         raise ValueError(f"duplicate runs: {runs[duplicated].head().to_dict('records')}")
-    return runs.astype({"seed": "int64", "value": "float64"})
+    return runs.astype({"seed": "int64", "value": "float64", "n_parameters": "int64"})

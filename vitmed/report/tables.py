@@ -41,13 +41,14 @@ def _init_label(init: str, weights: pd.Series) -> str:
     return INIT_LABELS[init] + (f" [{', '.join(sources)}]" if sources else "")
 
 
-def to_markdown(table: pd.DataFrame, metrics: dict[str, str], title: str) -> str:
+def to_markdown(table: pd.DataFrame, metrics: dict[str, str], title: str, notes: list[str] = ()) -> str:
     datasets = list(metrics)
     header = ["Initialization", "Model"] + [f"{d}, {METRIC_LABELS[metrics[d]]} ↑" for d in datasets]
     lines = [f"**{title}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for init, model, cells in _cells(table, datasets):
         label = _init_label(init, table.loc[table["init"] == init, "weights"])
         lines.append("| " + " | ".join([label, model, *cells]) + " |")
+    lines += ["", *(f"*{note}*" for note in notes)] if notes else []
     return "\n".join(lines) + "\n"
 
 
@@ -58,7 +59,7 @@ def _tex_escape(text: str) -> str:
     return text
 
 
-def to_latex(table: pd.DataFrame, metrics: dict[str, str], caption: str) -> str:
+def to_latex(table: pd.DataFrame, metrics: dict[str, str], caption: str, notes: list[str] = ()) -> str:
     datasets = list(metrics)
     kappa, up = r"$\kappa$", r"$\uparrow$"
     header = ["Initialization", "Model"] + [
@@ -73,5 +74,5 @@ def to_latex(table: pd.DataFrame, metrics: dict[str, str], caption: str) -> str:
         cells = [c.replace("±", r"$\pm$") for c in cells]
         lines.append(" & ".join([label, _tex_escape(model), *cells]) + r" \\")
         previous = init
-    lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{_tex_escape(caption)}}}", r"\end{table}"]
+    lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{_tex_escape(' '.join([caption, *notes]))}}}", r"\end{table}"]
     return "\n".join(lines) + "\n"

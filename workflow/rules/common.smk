@@ -9,6 +9,29 @@ DATASETS = list(config["datasets"])
 MODELS = list(config["models"])
 INITS = list(config["inits"])
 SEEDS = list(config["seeds"])
+# The ablations (Tables 4, 5, Figure 3) fine-tune more models, from one init, on some datasets.
+ABLATIONS = config["ablations"]
+MODEL_CONFIGS = {**config["models"], **ABLATIONS["models"]}
+CAPACITY = {family: ABLATIONS["capacity"].get(family, []) for family in ("cnn", "vit")}
+CAPACITY_ON = bool(CAPACITY["cnn"] or CAPACITY["vit"])
+PATCH_SIZES = {int(size): name for size, name in ABLATIONS["patch_size"].items()}
+ABLATION_MODELS = list(dict.fromkeys(CAPACITY["cnn"] + CAPACITY["vit"] + list(PATCH_SIZES.values())))
+ABLATION_DATASETS = DATASETS if ABLATIONS["datasets"] is None else ABLATIONS["datasets"]
+for key, names, allowed in (("ablations.capacity.cnn", CAPACITY["cnn"], MODEL_CONFIGS),
+                            ("ablations.capacity.vit", CAPACITY["vit"], MODEL_CONFIGS),
+                            ("ablations.patch_size", PATCH_SIZES.values(), MODEL_CONFIGS),
+                            ("ablations.datasets", ABLATION_DATASETS, DATASETS)):
+    for name in names:
+        if name not in allowed:
+            raise ValueError(f"{key}: {name!r} is not one of {list(allowed)} (models and ablations.models)"
+                             if allowed is MODEL_CONFIGS else f"{key}: {name!r} is not one of the study's {DATASETS}")
+for family in ("cnn", "vit"):
+    for name in CAPACITY[family]:
+        if MODEL_CONFIGS[name]["family"] != family:
+            raise ValueError(f"ablations.capacity.{family}: {name!r} is a {MODEL_CONFIGS[name]['family']}")
+if ABLATION_MODELS and ABLATIONS["init"] not in ("random", "imagenet"):
+    raise ValueError(f"ablations.init: {ABLATIONS['init']!r} must be random or imagenet "
+                     "(DINO pretraining runs for the study's own models only)")
 # The synthetic ImageNet stand-in is prepared like any dataset, under a reserved name.
 SOURCE = "source-imagenet"
 # Figure 4 needs one CNN and one ViT of the study, fine-tuned from an init the study runs.
@@ -27,8 +50,8 @@ for name in ATTENTION_MODELS:
 
 wildcard_constraints:
     dataset="|".join(map(re.escape, DATASETS + [SOURCE])),
-    model="|".join(map(re.escape, MODELS)),
-    init="|".join(map(re.escape, INITS)),
+    model="|".join(map(re.escape, MODEL_CONFIGS)),
+    init="|".join(map(re.escape, dict.fromkeys(INITS + [ABLATIONS["init"]]))),
     seed=r"\d+",
 
 
@@ -52,9 +75,9 @@ def weights_source(dataset, model, init):
     if source == "hub":
         return "timm-hub"
     if source == "file":
-        path = config["models"][model]["imagenet_file"]
+        path = MODEL_CONFIGS[model]["imagenet_file"]
         if not path:
-            raise ValueError(f"imagenet.source is 'file' but models.{model}.imagenet_file is not set")
+            raise ValueError(f"imagenet.source is 'file' but the imagenet_file of model {model} is not set")
         return path
     return f"{RESULTS}/weights/{model}/imagenet.pt"
 
@@ -75,6 +98,12 @@ def init_weights(dataset, model, init):
 def finetuned_checkpoint(dataset, model, init):
     """The first seed's fine-tuned weights: what the analyses look at."""
     return f"{RESULTS}/finetune/{dataset}/{model}/{init}/seed{SEEDS[0]}/best.pt"
+
+
+def finetune_metrics(datasets, models, inits):
+    """The metrics files of every fine-tuning run of these datasets, models and inits."""
+    return expand(f"{RESULTS}/finetune/{{dataset}}/{{model}}/{{init}}/seed{{seed}}/metrics.json",
+                  dataset=datasets, model=models, init=inits, seed=SEEDS)
 
 
 def analysis_runs(wildcards):

@@ -10,7 +10,7 @@ rule finetune:
         log_csv=f"{RESULTS}/finetune/{{dataset}}/{{model}}/{{init}}/seed{{seed}}/log.csv",
         weights=f"{RESULTS}/finetune/{{dataset}}/{{model}}/{{init}}/seed{{seed}}/best.pt",
     params:
-        model=lambda wc: config["models"][wc.model],
+        model=lambda wc: MODEL_CONFIGS[wc.model],
         weights=lambda wc: weights_source(wc.dataset, wc.model, wc.init),
         hp=config["finetune"],
         input_size=config["input_size"],

@@ -11,7 +11,7 @@ rule pretrain_source:
         metrics=f"{RESULTS}/weights/{{model}}/source_metrics.json",
         log_csv=f"{RESULTS}/weights/{{model}}/source_log.csv",
     params:
-        model=lambda wc: config["models"][wc.model],
+        model=lambda wc: MODEL_CONFIGS[wc.model],
         source=config["imagenet"]["synthetic_source"],
         finetune=config["finetune"],
         input_size=config["input_size"],
@@ -36,7 +36,7 @@ rule pretrain_dino:
         weights=f"{RESULTS}/dino/{{dataset}}/{{model}}/teacher.pt",
         log_csv=f"{RESULTS}/dino/{{dataset}}/{{model}}/log.csv",
     params:
-        model=lambda wc: config["models"][wc.model],
+        model=lambda wc: MODEL_CONFIGS[wc.model],
         weights=lambda wc: weights_source(wc.dataset, wc.model, "imagenet"),
         dino=config["dino"],
     threads: 1

@@ -4,8 +4,8 @@
 rule aggregate:
     """One tidy row per (dataset, model, init, seed, protocol, metric, value)."""
     input:
-        finetune=expand(f"{RESULTS}/finetune/{{dataset}}/{{model}}/{{init}}/seed{{seed}}/metrics.json",
-                        dataset=DATASETS, model=MODELS, init=INITS, seed=SEEDS),
+        finetune=sorted(set(finetune_metrics(DATASETS, MODELS, INITS) +  # ablations share some runs
+                            finetune_metrics(ABLATION_DATASETS, ABLATION_MODELS, [ABLATIONS["init"]]))),
         knn=expand(f"{RESULTS}/knn/{{dataset}}/metrics.json", dataset=DATASETS),
     output:
         f"{RESULTS}/runs.parquet",
@@ -140,7 +140,7 @@ rule welch:
 
 
 rule published_comparison:
-    """Our medians beside the paper's Tables 1, 3 and 4 (real-data studies)."""
+    """Our medians beside the paper's Tables 1, 3, 4 and 5 (real-data studies)."""
     input:
         f"{RESULTS}/runs.parquet",
     output:
@@ -148,6 +148,7 @@ rule published_comparison:
         md=report(f"{RESULTS}/tables/published_comparison.md", category="Comparison with the paper",
                   caption="../report/published_comparison.rst"),
     params:
+        patch_sizes=PATCH_SIZES,
         study=config["study"],
     localrule: True
     log:
@@ -156,3 +157,51 @@ rule published_comparison:
         "../../envs/vitmed.yaml"
     script:
         "../../scripts/published_comparison.py"
+
+
+rule capacity:
+    """Table 4 and Figure 3: each family's models at increasing size, one init."""
+    input:
+        f"{RESULTS}/runs.parquet",
+    output:
+        csv=f"{RESULTS}/tables/table4.csv",
+        md=report(f"{RESULTS}/tables/table4.md", category="Table 4", caption="../report/table4.rst"),
+        tex=f"{RESULTS}/tables/table4.tex",
+        png=report(f"{RESULTS}/figures/figure3.png", category="Figure 3", caption="../report/figure3.rst"),
+        pdf=f"{RESULTS}/figures/figure3.pdf",
+    params:
+        capacity=CAPACITY,
+        init=ABLATIONS["init"],
+        datasets={name: config["datasets"][name]["metric"] for name in ABLATION_DATASETS},
+        models=MODEL_CONFIGS,
+        study=config["study"],
+    localrule: True
+    log:
+        f"{LOGS}/capacity.log",
+    conda:
+        "../../envs/vitmed.yaml"
+    script:
+        "../../scripts/capacity.py"
+
+
+rule patch_size:
+    """Table 5: one ViT with different patch sizes, one init."""
+    input:
+        f"{RESULTS}/runs.parquet",
+    output:
+        csv=f"{RESULTS}/tables/table5.csv",
+        md=report(f"{RESULTS}/tables/table5.md", category="Table 5", caption="../report/table5.rst"),
+        tex=f"{RESULTS}/tables/table5.tex",
+    params:
+        patch_sizes=PATCH_SIZES,
+        init=ABLATIONS["init"],
+        datasets={name: config["datasets"][name]["metric"] for name in ABLATION_DATASETS},
+        models=MODEL_CONFIGS,
+        study=config["study"],
+    localrule: True
+    log:
+        f"{LOGS}/patch_size.log",
+    conda:
+        "../../envs/vitmed.yaml"
+    script:
+        "../../scripts/patch_size.py"
