@@ -82,3 +82,15 @@ def test_medmnist_preset_plans_its_study_with_official_splits(tmp_path):
     counts = job_counts(result.stdout + result.stderr)
     assert counts["fetch_raw"] == counts["prepare"] == len(config["datasets"]) == 5
     assert counts["finetune"] == 5 * 2 * 3 * 5
+
+
+@pytest.mark.parametrize("profile", ["slurm", "local-gpu"])
+def test_profiles_name_only_rules_of_the_workflow(tmp_path, profile):
+    # Snakemake ignores threads and resources set for a rule that does not exist, so a renamed
+    # rule would silently fall back to the defaults (no GPU, 30 minutes) on a cluster.
+    result = run_snakemake(tmp_path, load_preset("synthetic"), "--list-rules")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rules = set(result.stdout.split())
+    settings = yaml.safe_load((ROOT / "profiles" / profile / "config.yaml").read_text())
+    named = set(settings.get("set-threads", {})) | set(settings.get("set-resources", {}))
+    assert named and named <= rules, sorted(named - rules)

@@ -62,12 +62,14 @@ def test_missing_throughput_or_size_is_a_clear_error():
 
 def test_plan_command_lists_the_dry_runs_jobs_per_stage(tmp_path, capsys):
     throughput = tmp_path / "throughput.csv"
+    preset = load_preset("synthetic")
     pd.DataFrame([{"model": m, "train_images_per_s": 700.0, "infer_images_per_s": 3000.0}
-                  for m in load_preset("synthetic")["models"]]).to_csv(throughput, index=False)
+                  for m in [*preset["models"], *preset["ablations"]["models"]]]).to_csv(throughput, index=False)
     plan.main(["--configfile", str(ROOT / "presets" / "synthetic.yaml"), "--throughput", str(throughput)])
     out = capsys.readouterr().out
     lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
-    assert " 60 jobs" in lines["finetune"] and "GPU-h" in lines["finetune"]
+    # 5 datasets x 2 models x 3 inits x 2 seeds, plus 3 ablation models x 2 seeds on SynPatch
+    assert " 66 jobs" in lines["finetune"] and "GPU-h" in lines["finetune"]
     assert " 10 jobs" in lines["pretrain_dino"] and " 6 jobs" in lines["prepare"]  # 5 datasets + the source set
     assert out.startswith("study synthetic: ")
 

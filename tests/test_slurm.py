@@ -19,6 +19,7 @@ def micro_study() -> dict:
     config["datasets"] = {"SynSkin": dict(config["datasets"]["SynSkin"], n_images=120)}
     config["models"] = {"ViT-toy": config["models"]["ViT-toy"]}
     config["inits"] = ["random", "imagenet"]
+    config.pop("ablations")  # Tables 4 and 5 run through the same finetune rule
     config["imagenet"]["synthetic_source"].update(n_images=160, epochs=1)
     config["finetune"].update(max_epochs=1, warmup_iters=2)
     config["analysis"].update(n_images=8, saliency={})  # Figure 4 needs a CNN too
