@@ -145,3 +145,12 @@ def test_bf16_and_channels_last_pretraining_runs_with_fp32_weights(colour_store,
     teacher = torch.load(tmp_path / "teacher.pt", weights_only=True)
     assert all(value.dtype == torch.float32 for value in teacher.values() if value.is_floating_point()), \
         "weights stay fp32 under autocast"
+
+
+def test_diverged_pretraining_stops_with_a_clear_error_and_no_weights(colour_store, tmp_path):
+    backbone = create_model("test_resnet", 0)
+    with torch.no_grad():
+        next(backbone.parameters()).fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="DINO epoch 0, iteration 0: loss is nan"):
+        pretrain_dino(backbone, colour_store, tmp_path / "run", tmp_path / "teacher.pt", dino_config(), seed=0)
+    assert not (tmp_path / "teacher.pt").exists()

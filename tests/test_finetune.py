@@ -77,3 +77,12 @@ def test_killed_finetune_resumes_to_identical_metrics(skin_store, tmp_path):
     assert resumed == straight
     pd.testing.assert_frame_equal(pd.read_csv(run_dir / "log.csv").drop(columns="seconds"),
                                   pd.read_csv(tmp_path / "straight" / "log.csv").drop(columns="seconds"))
+
+
+def test_diverged_finetune_stops_with_a_clear_error_and_no_weights(skin_store, tmp_path):
+    model = create_model("test_resnet", 8)
+    with torch.no_grad():
+        model.get_classifier().weight.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="fine-tuning iteration 0: loss is nan"):
+        finetune(model, skin_store, tmp_path, seed=0, lr=1e-3, optimizer="adam", hp=hyperparameters(), input_size=16)
+    assert not (tmp_path / "best.pt").exists()

@@ -33,7 +33,7 @@ from vitmed.data.dataset import StoreDataset, store_loader
 from vitmed.devices import select_device
 from vitmed.io import atomic_path, write_rows_csv
 from vitmed.models import embed
-from vitmed.runtime import epoch_generator
+from vitmed.runtime import epoch_generator, finite_loss
 from vitmed.speedups import Speedups
 
 log = logging.getLogger(__name__)
@@ -145,19 +145,20 @@ def pretrain_dino(backbone: nn.Module, data_dir: str | Path, run_dir: str | Path
                 group["lr"] = schedule.lr(it)
             views = [speedups.inputs(global_view(images)) for _ in range(2)]
             views += [speedups.inputs(local_view(images)) for _ in range(cfg["local_crops"]["number"])]
-            with speedups.autocast(device):
-                with torch.no_grad():
-                    teacher_out = [teacher(v).float() for v in views[:2]]  # the teacher sees global views only
-                student_out = [student(v).float() for v in views]
-            loss = criterion(teacher_out, student_out, teacher_temp=temp)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            with speedups.training_step(device):
+                with speedups.autocast(device):
+                    with torch.no_grad():
+                        teacher_out = [teacher(v).float() for v in views[:2]]  # the teacher sees global views only
+                    student_out = [student(v).float() for v in views]
+                loss = criterion(teacher_out, student_out, teacher_temp=temp)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
             if cfg["clip_grad"] > 0:
                 nn.utils.clip_grad_norm_(student.parameters(), cfg["clip_grad"])
             student.head.cancel_last_layer_gradients(epoch)
             optimizer.step()
             update_momentum(student, teacher, schedule.momentum(it))
-            losses.append(loss.item())
+            losses.append(finite_loss(loss.item(), f"DINO epoch {epoch}, iteration {it}"))
             state["iteration"] += 1
         state["rows"].append({"epoch": epoch, "iterations": state["iteration"], "loss": float(np.mean(losses)),
                               "lr": schedule.lr(state["iteration"] - 1),

@@ -1,7 +1,9 @@
-"""Per-job set-up shared by the rule scripts: logging into the rule's log file, threads."""
+"""Run-time helpers shared by jobs: logging into the rule's log file, threads, per-epoch
+randomness, stopping a diverged run."""
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -32,3 +34,11 @@ def epoch_generator(seed: int, epoch: int):
     import torch
     torch.manual_seed(seed * 100_003 + epoch)
     return torch.Generator().manual_seed(seed * 100_019 + epoch)
+
+
+def finite_loss(loss: float, where: str) -> float:
+    """``loss`` if finite; a diverged run stops here instead of writing NaN weights and tables."""
+    if not math.isfinite(loss):
+        raise FloatingPointError(f"{where}: loss is {loss}; the run diverged (lower the learning rate, "
+                                 "or use fp32 where bf16 overflowed)")
+    return loss

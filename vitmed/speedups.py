@@ -34,5 +34,13 @@ class Speedups:
             return torch.autocast(device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
+    def training_step(self, device: torch.device):
+        """Wraps a step's forward *and* backward (the backward picks its convolution kernels anew).
+        oneDNN's bf16 convolution backward gives NaN weight gradients at random on AVX512-BF16
+        CPUs (torch 2.14.1): on CPU, where bf16 only ever runs in tests, ATen's kernels do it."""
+        if self.precision == "bf16" and device.type == "cpu":
+            return torch.backends.mkldnn.flags(enabled=False)
+        return contextlib.nullcontext()
+
     def inputs(self, images: torch.Tensor) -> torch.Tensor:
         return images.contiguous(memory_format=torch.channels_last) if self.channels_last else images

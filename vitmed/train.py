@@ -27,7 +27,7 @@ from vitmed.data.store import load_meta
 from vitmed.devices import select_device
 from vitmed.io import atomic_path, write_rows_csv
 from vitmed.metrics import score
-from vitmed.runtime import epoch_generator
+from vitmed.runtime import epoch_generator, finite_loss
 from vitmed.speedups import Speedups
 
 log = logging.getLogger(__name__)
@@ -103,12 +103,13 @@ def train_epoch(model: nn.Module, batches, augment: nn.Module, criterion: nn.Mod
         for group in opt.param_groups:
             group["lr"] = current_lr()
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        with speedups.autocast(device):
-            loss = criterion(model(speedups.inputs(augment(images))), labels)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        with speedups.training_step(device):
+            with speedups.autocast(device):
+                loss = criterion(model(speedups.inputs(augment(images))), labels)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
         opt.step()
-        losses.append(loss.item())
+        losses.append(finite_loss(loss.item(), f"fine-tuning iteration {state['iteration']}"))
         state["iteration"] += 1
     return losses
 
