@@ -1,4 +1,8 @@
 """Rule aggregate: every job's metrics -> runs.parquet."""
+from vitmed.warm import handoff
+
+handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-imported interpreter
+
 from vitmed.io import write_parquet
 from vitmed.report.runs import collect_runs
 from vitmed.runtime import setup_job

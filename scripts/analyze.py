@@ -1,5 +1,9 @@
 """Rule analyze, per dataset: CKA, attention distance (Figure 5) and saliency (Figure 4) of the
 initialized and fine-tuned (first seed) models, each pair loaded once."""
+from vitmed.warm import handoff
+
+handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-imported interpreter
+
 from pathlib import Path
 
 import numpy as np

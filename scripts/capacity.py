@@ -1,4 +1,8 @@
 """Rule capacity: Table 4 (ResNet and DeiT families at increasing size) and Figure 3."""
+from vitmed.warm import handoff
+
+handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-imported interpreter
+
 import pandas as pd
 
 from vitmed.io import write_text

@@ -1,4 +1,8 @@
 """Rule fetch_raw: download a real dataset (or take its configured raw_dir) and record where it is."""
+from vitmed.warm import handoff
+
+handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-imported interpreter
+
 from vitmed.data.fetch import raw_record
 from vitmed.io import write_json
 from vitmed.runtime import setup_job

@@ -1,4 +1,8 @@
 """Rule figure1: fine-tuning vs k-NN bars (PNG and PDF)."""
+from vitmed.warm import handoff
+
+handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-imported interpreter
+
 import pandas as pd
 
 from vitmed.report.figures import figure1, save_figure

@@ -1,4 +1,8 @@
 """Rule figure4: the per-dataset saliency maps as one figure."""
+from vitmed.warm import handoff
+
+handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-imported interpreter
+
 import numpy as np
 
 from vitmed.report import figures

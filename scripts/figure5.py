@@ -1,4 +1,8 @@
 """Rule figure5: per-job attention-distance tables -> one table and Figure 5."""
+from vitmed.warm import handoff
+
+handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-imported interpreter
+
 import pandas as pd
 
 from vitmed.io import write_parquet

@@ -1,4 +1,8 @@
 """Rule figure_cka: per-dataset CKA tables -> two study tables and their heatmap figures."""
+from vitmed.warm import handoff
+
+handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-imported interpreter
+
 import pandas as pd
 
 from vitmed.io import write_parquet

@@ -1,4 +1,8 @@
 """Rule finetune: one {dataset} x {model} x {init} x {seed} fine-tuning run."""
+from vitmed.warm import handoff
+
+handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-imported interpreter
+
 from pathlib import Path
 
 import torch

@@ -1,4 +1,8 @@
 """Rule generate_synthetic: write a synthetic dataset in the plain raw layout."""
+from vitmed.warm import handoff
+
+handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-imported interpreter
+
 from pathlib import Path
 
 from vitmed.data.raw import write_plain_layout

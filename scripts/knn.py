@@ -1,5 +1,9 @@
 """Rule knn, per dataset: k-NN evaluation of every model's initialized encoder, for every init
 and seed (one job: on CPU its start-up would otherwise cost more than the evaluations)."""
+from vitmed.warm import handoff
+
+handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-imported interpreter
+
 from pathlib import Path
 
 import torch

@@ -1,4 +1,8 @@
 """Rule prepare: raw layout -> standardized store + split."""
+from vitmed.warm import handoff
+
+handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-imported interpreter
+
 from pathlib import Path
 
 from vitmed.data.adapters import read_raw

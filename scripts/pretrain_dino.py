@@ -1,4 +1,8 @@
 """Rule pretrain_dino: DINO on a target dataset from the ImageNet weights."""
+from vitmed.warm import handoff
+
+handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-imported interpreter
+
 from pathlib import Path
 
 from vitmed.dino import pretrain_dino

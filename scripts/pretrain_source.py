@@ -1,4 +1,8 @@
 """Rule pretrain_source: supervised pretraining on the synthetic source set (ImageNet stand-in)."""
+from vitmed.warm import handoff
+
+handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-imported interpreter
+
 import shutil
 from pathlib import Path
 

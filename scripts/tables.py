@@ -1,4 +1,8 @@
 """Rule tables: Table 1 (fine-tuning) and Table 3 (k-NN) as CSV, Markdown and LaTeX."""
+from vitmed.warm import handoff
+
+handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-imported interpreter
+
 import pandas as pd
 
 from vitmed.io import write_text

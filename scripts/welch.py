@@ -1,4 +1,8 @@
 """Rule welch: CNN-vs-ViT Welch t-tests over seeds."""
+from vitmed.warm import handoff
+
+handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-imported interpreter
+
 import pandas as pd
 
 from vitmed.io import write_text
