@@ -1,6 +1,7 @@
 """ISIC 2019 and CBIS-DDSM adapters on the real metadata CSVs, with stand-in images written
 under the real file names; skipping unreadable images."""
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -175,6 +176,9 @@ def test_chexpert_uncertainty_policies_views_and_patient_groups(tmp_path):
     values = table[CHEXPERT_OBSERVATIONS].to_numpy()
     np.testing.assert_array_equal(zeros.frame[CHEXPERT_OBSERVATIONS].to_numpy(), (values == 1).astype(int))
     np.testing.assert_array_equal(ones.frame[CHEXPERT_OBSERVATIONS].to_numpy(), np.isin(values, (1, -1)).astype(int))
+    ignore, _ = read_chexpert(root, uncertain="ignore")  # uncertain kept as -1, blank still negative
+    np.testing.assert_array_equal(ignore.frame[CHEXPERT_OBSERVATIONS].to_numpy(),
+                                  np.where(values == -1, -1, (values == 1).astype(int)))
     assert zeros.frame["group_id"].nunique() == 35 and zeros.task == "multilabel" and zeros.channels == 1
     frontal, _ = read_chexpert(root, frontal_only=True)
     assert len(frontal.frame) == len(table) // 2 and frontal.frame["path"].str.endswith("frontal.jpg").all()
@@ -183,6 +187,15 @@ def test_chexpert_uncertainty_policies_views_and_patient_groups(tmp_path):
     index = pd.read_parquet(tmp_path / "store" / "index.parquet")
     assert (index.groupby("group_id")["split"].nunique() == 1).all(), "a patient in two splits"
     assert set(index["split"]) == {"train", "val", "test"}
+    build_store(ignore, tmp_path / "ignore", image_size=16, ratios=RATIOS, seed=0, metric="macro_roc_auc", manifest=manifest)
+    kept = pd.read_parquet(tmp_path / "ignore" / "index.parquet")
+    assert (kept[CHEXPERT_OBSERVATIONS] == -1).sum().sum() == (values == -1).sum()
+    counts = pd.read_csv(tmp_path / "ignore" / "splits.csv", index_col="class")
+    assert counts.sum(axis=1).to_dict() == dict(zip(CHEXPERT_OBSERVATIONS, (values == 1).sum(axis=0)))  # positives only
+    ignore.frame.loc[4, "Edema"] = 2
+    with pytest.raises(ValueError, match=r"row 4: multi-label values must be 1, 0 or -1 \(ignored\)"):
+        build_store(ignore, tmp_path / "bad", image_size=16, ratios=RATIOS, seed=0, metric="macro_roc_auc")
+    assert not (tmp_path / "bad" / "images.npy").exists()
 
     broken = pd.read_csv(root / "valid.csv")
     broken.loc[1, "Edema"] = 2.0
@@ -245,3 +258,42 @@ def test_medmnist_npz_official_splits(tmp_path, flag, labels_shape, task):
     np.testing.assert_array_equal(images[-9:].reshape(arrays["test_images"].shape), arrays["test_images"])
     with pytest.raises(FileNotFoundError, match="pathmnist_128.npz"):
         read_medmnist(tmp_path, "pathmnist", 128)
+
+
+def test_cbis_ddsm_from_the_kaggle_jpeg_mirror(real_fixtures, tmp_path):
+    """The mirror's layout: csv/ (TCIA's four case CSVs + dicom_info.csv), jpeg/<series UID>/*.jpg,
+    with crops and ROI masks in the same series folders as other images."""
+    raw = tmp_path / "mirror"
+    shutil.copytree(real_fixtures / "cbis_ddsm", raw / "csv")
+    tcia, _ = read_cbis_ddsm(real_fixtures / "cbis_ddsm")
+    cases = pd.concat([pd.read_csv(raw / "csv" / name, dtype=str) for name in
+                       ("mass_case_description_train_set.csv", "calc_case_description_test_set.csv",
+                        "mass_case_description_test_set.csv", "calc_case_description_train_set.csv")])
+    series = sorted({p.strip().split("/")[2] for p in cases["image file path"]})
+    rows = [{"image_path": f"CBIS-DDSM/jpeg/{uid}/1-{n % 900 + 100}.jpg", "SeriesDescription": "full mammogram images",
+             "SeriesInstanceUID": uid, "PatientID": "x"} for n, uid in enumerate(series)]
+    # an ROI mask in the same folder as a full mammogram must not be taken for it
+    rows.insert(0, {"image_path": f"CBIS-DDSM/jpeg/{series[0]}/2-001.jpg", "SeriesDescription": "ROI mask images",
+                    "SeriesInstanceUID": series[0], "PatientID": "x"})
+    pd.DataFrame(rows).to_csv(raw / "csv" / "dicom_info.csv", index=False)
+
+    table, manifest = read_cbis_ddsm(raw)
+    assert manifest == str(raw / "csv" / "mass_case_description_train_set.csv")
+    pd.testing.assert_frame_equal(table.frame.drop(columns="path"), tcia.frame.drop(columns="path"))
+    assert table.frame["path"].str.startswith(str(raw / "jpeg") + "/").all()
+    assert not table.frame["path"].str.endswith("/2-001.jpg").any()
+
+    subset = table.frame.iloc[:30]
+    for row, path in enumerate(subset["path"]):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((50, 40), 8 * row, np.uint8)).save(path)
+    store = RawTable(subset, table.label_columns, table.classes, table.task, table.channels)
+    build_store(store, tmp_path / "store", image_size=16, ratios=RATIOS, seed=0, metric="roc_auc", manifest=manifest)
+    index = pd.read_parquet(tmp_path / "store" / "index.parquet").sort_values("store_row")
+    images = np.load(tmp_path / "store" / "images.npy")
+    expected = [8 * subset["sample_id"].tolist().index(s) for s in index["sample_id"]]
+    np.testing.assert_allclose(images.reshape(len(images), -1).mean(axis=1), expected, atol=2)
+
+    missing = RawTable(table.frame.iloc[:31], table.label_columns, table.classes, table.task, table.channels)
+    with pytest.raises(FileNotFoundError, match=r"row 30: .*jpeg/"):
+        build_store(missing, tmp_path / "missing", image_size=16, ratios=RATIOS, seed=0, metric="roc_auc", manifest=manifest)

@@ -66,16 +66,21 @@ def test_pcam_fetch_verifies_md5s_and_leaves_nothing_half_done(publisher, tmp_pa
 
 
 def fake_kaggle(bin_dir, log_file):
-    """A stand-in `kaggle` client: logs its arguments and writes the competition zip."""
+    """A stand-in `kaggle` client: logs its arguments and writes the competition's or dataset's zip."""
     bin_dir.mkdir()
     script = bin_dir / "kaggle"
     script.write_text(f"""#!/usr/bin/env python3
 import sys, zipfile, pathlib
 open({str(log_file)!r}, "a").write(" ".join(sys.argv[1:]) + "\\n")
-target = pathlib.Path(sys.argv[sys.argv.index("-p") + 1]) / (sys.argv[sys.argv.index("-c") + 1] + ".zip")
-with zipfile.ZipFile(target, "w") as archive:
-    archive.writestr("train.csv", "id_code,diagnosis\\nabc,2\\n")
-    archive.writestr("train_images/abc.png", b"png")
+folder = pathlib.Path(sys.argv[sys.argv.index("-p") + 1])
+if sys.argv[1] == "competitions":
+    with zipfile.ZipFile(folder / (sys.argv[sys.argv.index("-c") + 1] + ".zip"), "w") as archive:
+        archive.writestr("train.csv", "id_code,diagnosis\\nabc,2\\n")
+        archive.writestr("train_images/abc.png", b"png")
+else:  # datasets download -d owner/name: name.zip
+    with zipfile.ZipFile(folder / (sys.argv[sys.argv.index("-d") + 1].split("/")[1] + ".zip"), "w") as archive:
+        archive.writestr("csv/dicom_info.csv", "image_path,SeriesDescription,SeriesInstanceUID\\n")
+        archive.writestr("jpeg/1.2.3/1-204.jpg", b"jpg")
 """)
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
 
@@ -101,9 +106,22 @@ def test_aptos2019_through_the_kaggle_client_without_logging_the_key(tmp_path, m
     assert "s3cr3t" not in caplog.text and "KAGGLE_USERNAME/KAGGLE_KEY" in caplog.text
 
 
+def test_cbis_ddsm_jpeg_mirror_through_the_kaggle_client(tmp_path, monkeypatch):
+    fake_kaggle(tmp_path / "bin", tmp_path / "calls.log")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("KAGGLE_USERNAME", "someone")
+    monkeypatch.setenv("KAGGLE_KEY", "s3cr3t-key-value")
+    raw = fetch.fetch_raw("CBIS-DDSM", {"source": "cbis_ddsm", "raw_dir": None, "cbis_ddsm_source": "kaggle_jpeg"},
+                          tmp_path / "downloads")
+    assert raw == (tmp_path / "downloads" / "cbis_ddsm_kaggle_jpeg").resolve()
+    assert (raw / "csv" / "dicom_info.csv").exists() and (raw / "jpeg" / "1.2.3" / "1-204.jpg").exists()
+    assert (tmp_path / "calls.log").read_text().split() == [
+        "datasets", "download", "-d", "awsaf49/cbis-ddsm-breast-cancer-image-dataset", "-p", str(raw) + ".download"]
+
+
 @pytest.mark.parametrize("source, message", [
     ("chexpert", r"never downloaded automatically.*datasets.X.raw_dir"),
-    ("cbis_ddsm", r"NBIA Data Retriever.*datasets.X.raw_dir"),
+    ("cbis_ddsm", r"NBIA Data Retriever.*datasets.X.raw_dir.*cbis_ddsm_source: kaggle_jpeg"),
 ])
 def test_licensed_or_manual_datasets_fail_with_instructions(tmp_path, source, message):
     with pytest.raises(FileNotFoundError, match=message):

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from vitmed.knn import knn_scores
@@ -37,6 +38,24 @@ def test_knn_multilabel_is_weighted_average_of_label_vectors():
     ours = knn_scores(torch.tensor(train_x), torch.tensor(train_y), torch.tensor(test_x), k=15,
                       temperature=0.1, num_classes=14).numpy()
     np.testing.assert_allclose(ours, brute_force(train_x, train_y, test_x, 15, 0.1, 14), rtol=1e-4, atol=1e-5)
+
+
+def test_knn_multilabel_ignored_neighbours_do_not_vote():
+    rng = np.random.default_rng(2)
+    train_x, test_x = rng.normal(size=(200, 8)), rng.normal(size=(30, 8))
+    train_y = rng.choice([0.0, 1.0, -1.0], size=(200, 6), p=[0.5, 0.3, 0.2]).astype(np.float32)
+    train_y[:, 5] = -1  # a label nobody knows
+    ours = knn_scores(torch.tensor(train_x), torch.tensor(train_y), torch.tensor(test_x), k=15,
+                      temperature=0.1, num_classes=6).numpy()
+    for label in range(5):  # each label: the weighted average over the neighbours that know it
+        known = train_y[:, label] >= 0
+        for i in range(len(test_x)):
+            sims = (train_x / np.linalg.norm(train_x, axis=1, keepdims=True)) @ (test_x[i] / np.linalg.norm(test_x[i]))
+            nearest = np.argsort(-sims, kind="stable")[:15]
+            nearest = nearest[known[nearest]]
+            weights = np.exp(sims[nearest] / 0.1)
+            assert ours[i, label] == pytest.approx(weights @ train_y[nearest, label] / weights.sum(), rel=1e-4, abs=1e-6)
+    np.testing.assert_allclose(ours[:, 5], 0.5)
 
 
 def test_knn_k_larger_than_bank_uses_all():

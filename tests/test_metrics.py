@@ -45,6 +45,14 @@ def test_macro_roc_auc_skips_single_class_labels(caplog):
     assert "1 of 3 labels" in caplog.text
 
 
+def test_macro_roc_auc_leaves_ignored_labels_out():
+    y_true = np.array([[0, -1], [1, 0], [0, 1], [1, -1], [-1, 1]])
+    scores = np.array([[0.2, 0.9], [0.6, 0.3], [0.7, 0.8], [0.9, 0.1], [0.0, 0.4]])
+    # label 0 over rows 0-3: pos (0.6, 0.9) vs neg (0.2, 0.7) -> 3/4; label 1 over rows 1, 2, 4:
+    # pos (0.8, 0.4) vs neg (0.3) -> 1; with -1 read as a class, label 1 would be 3-class
+    assert score("macro_roc_auc", y_true, scores) == pytest.approx((0.75 + 1.0) / 2)
+
+
 def test_unknown_metric_is_an_error():
     with pytest.raises(ValueError, match="unknown metric 'accuracy'"):
         score("accuracy", np.zeros(2), np.zeros((2, 2)))

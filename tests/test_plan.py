@@ -3,10 +3,12 @@ import copy
 
 import pandas as pd
 import pytest
+import yaml
 from snakemake.utils import validate
 
-from helpers import ROOT, load_preset
+from helpers import ROOT, load_preset, run_snakemake
 from vitmed import plan
+from vitmed.throughput import with_overrides
 
 
 def small_config() -> dict:
@@ -74,6 +76,31 @@ def test_plan_command_lists_the_dry_runs_jobs_per_stage(tmp_path, capsys):
     assert out.startswith("study synthetic: ")
 
 
-def test_plan_without_throughput_says_how_to_measure_it():
-    with pytest.raises(SystemExit, match="benchmarks/throughput.py"):
+def test_plan_without_throughput_says_how_to_measure_it(tmp_path):
+    with pytest.raises(SystemExit, match="snakemake throughput --configfile"):
         plan.main(["--configfile", str(ROOT / "config.yaml")])
+    with pytest.raises(SystemExit, match="no such file"):
+        plan.main(["--configfile", str(ROOT / "config.yaml"), "--throughput", str(tmp_path / "missing.csv")])
+
+
+def test_throughput_rule_measures_every_model_and_the_config_overrides_it(tmp_path, monkeypatch):
+    config = load_preset("synthetic")
+    config.update(study="speed", results_dir=str(tmp_path / "results"))
+    config["plan"] = {"measure": {"batch": 4, "repeats": 1}}
+    result = run_snakemake(tmp_path, config, "throughput", "--cores", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    measured = pd.read_csv(tmp_path / "results" / "speed" / "plan" / "throughput.csv")
+    assert list(measured["model"]) == ["ResNet-toy", "ViT-toy", "ResNet-toy-L", "ViT-toy-L", "ViT-toy-p4"]
+    assert (measured[["train_images_per_s", "infer_images_per_s"]] > 0).all().all()
+    assert set(measured["input_size"]) == {32} and set(measured["device"]) == {"cpu"}
+
+    config["plan"]["throughput"] = {"ViT-toy": {"train_images_per_s": 1.0, "infer_images_per_s": 2.0}}
+    configfile = tmp_path / "override.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    used = []
+    monkeypatch.setattr(plan, "gpu_hours", lambda cfg, speed: used.append(speed) or pd.DataFrame(
+        [{"stage": "finetune", "dataset": "SynPatch", "model": "ViT-toy", "gpu_hours": 1.0}]))
+    plan.main(["--configfile", str(configfile)])  # reads the rule's CSV from the study's results
+    speed = used[0].set_index("model")
+    assert speed.loc["ViT-toy", "train_images_per_s"] == 1.0 and len(speed) == 5
+    assert speed.loc["ResNet-toy", "train_images_per_s"] == measured.iloc[0]["train_images_per_s"]

@@ -27,3 +27,19 @@ def test_lr_drops_by_factor_on_saturation_until_min_then_stops():
     schedule.update(0.1)
     assert schedule.finished and math.isclose(schedule.level, 1e-6)
     assert schedule.best == 0.6
+
+
+def test_multilabel_loss_leaves_ignored_entries_out():
+    import torch
+
+    from vitmed.train import loss_function
+
+    torch.manual_seed(0)
+    logits = torch.randn(6, 4)
+    targets = torch.tensor([[1, 0, -1, 1], [0, 0, 1, -1], [-1, -1, -1, -1], [1, 1, 0, 0], [0, 1, -1, 0], [1, 0, 0, 1]],
+                           dtype=torch.float32)
+    known = targets >= 0
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(logits[known], targets[known])
+    torch.testing.assert_close(loss_function("multilabel")(logits, targets), expected)
+    full = targets.clamp(min=0)  # nothing ignored: the usual mean BCE
+    torch.testing.assert_close(loss_function("multilabel")(logits, full), torch.nn.BCEWithLogitsLoss()(logits, full))

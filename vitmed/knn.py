@@ -21,21 +21,28 @@ from vitmed.models import embed
 def knn_scores(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
                *, k: int, temperature: float, num_classes: int, chunk_size: int = 1024,
                device: torch.device | str = "cpu") -> torch.Tensor:
-    """``train_labels`` is (N,) int for single-label or (N, C) {0,1} for multi-label. Runs on
+    """``train_labels`` is (N,) int for single-label or (N, C) {0,1,-1} for multi-label (-1:
+    ignored, that neighbour does not vote on that label). Runs on
     ``device`` (the similarity matmul dominates: a GPU makes it fast); returns CPU scores."""
     train = F.normalize(train_features.to(device).float(), dim=1)
     test = F.normalize(test_features.to(device).float(), dim=1)
     train_labels = train_labels.to(device)
     k = min(k, len(train))
-    targets = (F.one_hot(train_labels.long(), num_classes).float() if train_labels.ndim == 1
-               else train_labels.float())
+    if train_labels.ndim == 1:
+        targets = F.one_hot(train_labels.long(), num_classes).float()
+        known = torch.ones_like(targets)
+    else:  # a neighbour whose label is ignored (-1) does not vote on that label
+        known = (train_labels >= 0).float()
+        targets = train_labels.float().clamp(min=0)
     out = []
     for start in range(0, len(test), chunk_size):  # bounds memory at chunk x N_train
         similarity = test[start:start + chunk_size] @ train.T
         top_sim, top_idx = similarity.topk(k, dim=1)
-        weights = (top_sim / temperature).exp()
-        votes = (weights.unsqueeze(-1) * targets[top_idx]).sum(dim=1)
-        out.append(votes / weights.sum(dim=1, keepdim=True))
+        weights = (top_sim / temperature).exp().unsqueeze(-1) * known[top_idx]
+        votes = (weights * targets[top_idx]).sum(dim=1)
+        # no neighbour with a known label: an uninformative 0.5
+        out.append(torch.where(weights.sum(dim=1) > 0, votes / weights.sum(dim=1).clamp(min=1e-30),
+                               torch.full_like(votes, 0.5)))
     return torch.cat(out).cpu()
 
 

@@ -38,17 +38,19 @@ def macro_recall(y_true: np.ndarray, scores: np.ndarray) -> float:
 
 
 def macro_roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float:
-    """Mean ROC-AUC over labels (CheXpert's 14 observations). A label with a single class in
-    ``y_true`` has no AUC: it is left out, logged and counted, never silently."""
+    """Mean ROC-AUC over labels (CheXpert's 14 observations), each over the images where that
+    label is not ignored (-1). A label with a single class there has no AUC: it is left out,
+    logged and counted, never silently."""
     y_true = np.asarray(y_true)
-    usable = [k for k in range(y_true.shape[1]) if len(np.unique(y_true[:, k])) == 2]
+    known = y_true >= 0
+    usable = [k for k in range(y_true.shape[1]) if len(np.unique(y_true[known[:, k], k])) == 2]
     skipped = y_true.shape[1] - len(usable)
     if skipped:
         log.warning("macro_roc_auc: %d of %d labels have one class only and are left out",
                     skipped, y_true.shape[1])
     if not usable:
         raise ValueError("macro_roc_auc: no label has both classes in y_true")
-    return float(np.mean([roc_auc_score(y_true[:, k], scores[:, k]) for k in usable]))
+    return float(np.mean([roc_auc_score(y_true[known[:, k], k], scores[known[:, k], k]) for k in usable]))
 
 
 def score(metric: str, y_true: np.ndarray, scores: np.ndarray) -> float:

@@ -1,5 +1,6 @@
 """Plan before spending: the jobs of a study per stage and an estimate of their GPU-hours.
 
+    snakemake throughput [--configfile config.yaml]     # on the target GPU: plan/throughput.csv
     python -m vitmed.plan [--configfile config.yaml] [--throughput throughput.csv]
 
 Job counts come from Snakemake's own dry run of the whole study (``--forceall``: done or not).
@@ -7,9 +8,9 @@ GPU time is images processed / throughput: fine-tuning runs ``finetune.max_epoch
 bound: saturation stops runs earlier) plus a validation pass per epoch; DINO runs
 ``dino.epochs`` over the training split with 2 global and N local crops (a crop costs in
 proportion to its pixel count); k-NN embeds train and test once per initialized encoder.
-Throughput (images/s per model at ``input_size``, training and inference) comes from a CSV
-measured with ``benchmarks/throughput.py`` on the target GPU, or from ``plan.throughput`` in
-the config.
+Throughput (images/s per model at ``input_size``, training and inference) is what the
+workflow's ``throughput`` rule measured (``results/<study>/plan/throughput.csv``, or the CSV
+given with ``--throughput``), with any model in ``plan.throughput`` of the config overriding it.
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+
+from vitmed.throughput import with_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINING_STAGES = ("pretrain_source", "pretrain_dino", "finetune", "knn", "analyze")
@@ -60,7 +63,7 @@ def gpu_hours(config: dict, throughput: pd.DataFrame) -> pd.DataFrame:
                                           *ablations.get("patch_size", {}).values()]))
     missing = sorted(set(config["models"]).union(ablation_models) - set(speed.index))
     if missing:
-        raise ValueError(f"no throughput for model(s) {missing}: run benchmarks/throughput.py on the target GPU "
+        raise ValueError(f"no throughput for model(s) {missing}: run `snakemake throughput` on the target GPU "
                          f"or set plan.throughput.<model> in the config")
     sizes = config["plan"]["n_images"]
     size = config["input_size"]
@@ -94,20 +97,22 @@ def gpu_hours(config: dict, throughput: pd.DataFrame) -> pd.DataFrame:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="jobs per stage and estimated GPU-hours of a study")
     parser.add_argument("--configfile", type=Path, default=ROOT / "config.yaml")
-    parser.add_argument("--throughput", type=Path, help="CSV from benchmarks/throughput.py (overrides the config)")
+    parser.add_argument("--throughput", type=Path,
+                        help="CSV of the throughput rule (default: results/<study>/plan/throughput.csv)")
     args = parser.parse_args(argv)
     config = yaml.safe_load(args.configfile.read_text())
     from snakemake.utils import validate  # fills in the defaults the workflow would use
 
     validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
     counts = dry_run(args.configfile)
-    if args.throughput:
-        throughput = pd.read_csv(args.throughput)
-    elif config["plan"]["throughput"]:
-        throughput = pd.DataFrame([{"model": m, **v} for m, v in config["plan"]["throughput"].items()])
-    else:
-        raise SystemExit("no throughput: measure it on the target GPU with benchmarks/throughput.py "
-                         f"--configfile {args.configfile} and pass --throughput, or set plan.throughput")
+    measured_path = args.throughput or ROOT / config["results_dir"] / config["study"] / "plan" / "throughput.csv"
+    if args.throughput and not args.throughput.exists():
+        raise SystemExit(f"--throughput {args.throughput}: no such file")
+    measured = pd.read_csv(measured_path) if measured_path.exists() else None
+    throughput = with_overrides(measured, config["plan"]["throughput"])
+    if throughput.empty:
+        raise SystemExit(f"no throughput: measure it on the target GPU with `snakemake throughput --configfile "
+                         f"{args.configfile}` (writes {measured_path}), or set plan.throughput in the config")
     hours = gpu_hours(config, throughput)
     print(f"study {config['study']}: {sum(counts.values())} jobs")
     per_stage = hours.groupby("stage")["gpu_hours"].sum()

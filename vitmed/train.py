@@ -69,8 +69,18 @@ class SaturationSchedule:
         return False
 
 
+class MaskedBCEWithLogits(nn.Module):
+    """Binary cross-entropy averaged over the known entries: an ignored label (-1) adds no loss."""
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        known = (targets >= 0).to(logits.dtype)
+        loss = nn.functional.binary_cross_entropy_with_logits(logits, targets.clamp(min=0).to(logits.dtype),
+                                                              weight=known, reduction="sum")
+        return loss / known.sum().clamp(min=1)
+
+
 def loss_function(task: str) -> nn.Module:
-    return nn.BCEWithLogitsLoss() if task == "multilabel" else nn.CrossEntropyLoss()
+    return MaskedBCEWithLogits() if task == "multilabel" else nn.CrossEntropyLoss()
 
 
 def to_scores(logits: torch.Tensor, task: str) -> torch.Tensor:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vitmed.data.raw import RawTable, read_plain_layout
+from vitmed.data.raw import IGNORED, RawTable, read_plain_layout
 
 APTOS_GRADES = ["No DR", "Mild", "Moderate", "Severe", "Proliferative DR"]
 
@@ -106,12 +106,35 @@ def _cbis_full_mammogram(raw_dir: Path, image_file_path: str) -> str:
     return str(found[0]) if len(found) == 1 else str(exact)  # missing: the error names the CSV's path
 
 
+def _cbis_image_paths(raw_dir: Path, image_file_paths: pd.Series) -> list[str]:
+    if not (raw_dir / "csv" / "dicom_info.csv").is_file():
+        return [_cbis_full_mammogram(raw_dir, p) for p in image_file_paths]
+    jpegs = _cbis_jpeg_mirror(raw_dir)
+    series = [p.split("/")[2] if p.count("/") >= 2 else p for p in image_file_paths]
+    # a series missing from dicom_info.csv: its folder, which the store then reports as missing
+    return [jpegs.get(uid, str(raw_dir / "jpeg" / uid)) for uid in series]
+
+
+def _cbis_jpeg_mirror(raw_dir: Path) -> dict[str, str]:
+    """Kaggle's JPEG mirror: ``csv/dicom_info.csv`` maps each DICOM series to its JPEG
+    (``image_path`` 'CBIS-DDSM/jpeg/<SeriesInstanceUID>/1-204.jpg'); the case CSVs' paths hold
+    the series UID as their third part. Full mammograms only: crops and ROI masks share series
+    folders. Returns series UID -> JPEG path."""
+    manifest = raw_dir / "csv" / "dicom_info.csv"
+    info = pd.read_csv(manifest, dtype=str)
+    require_columns(info, ["image_path", "SeriesDescription", "SeriesInstanceUID"], manifest)
+    full = info[info["SeriesDescription"] == "full mammogram images"]
+    return {uid: str(raw_dir / "jpeg" / path.split("jpeg/", 1)[1])
+            for uid, path in zip(full["SeriesInstanceUID"], full["image_path"])}
+
+
 def read_cbis_ddsm(raw_dir: str | Path, label: str = "mass") -> tuple[RawTable, str]:
     """CBIS-DDSM full mammograms, one sample per (patient, breast, view): the four TCIA
     case-description CSVs describe abnormalities, and an image listed in both the mass and
     the calcification files is one image. ``label``: ``mass`` = a mass is present
     (calcification-only images negative, the paper's task) or ``malignant`` = any malignant
-    abnormality. Grouped by patient."""
+    abnormality. Grouped by patient. Images: TCIA's DICOMs, or the Kaggle JPEG mirror's
+    (recognised by its ``csv/dicom_info.csv``)."""
     raw_dir = Path(raw_dir)
     folder = raw_dir / "csv" if (raw_dir / "csv").is_dir() else raw_dir  # the Kaggle mirror's csv/
     cases = pd.concat([_cbis_case_table(folder / name) for name in CBIS_CSVS], ignore_index=True)
@@ -122,7 +145,7 @@ def read_cbis_ddsm(raw_dir: str | Path, label: str = "mass") -> tuple[RawTable, 
     frame = pd.DataFrame({
         "sample_id": images.index,
         "group_id": images["group_id"].to_numpy(),
-        "path": [_cbis_full_mammogram(raw_dir, p) for p in images["image_file_path"]],
+        "path": _cbis_image_paths(raw_dir, images["image_file_path"]),
         "label": images["label"].astype(int).to_numpy(),
     })
     classes = ["no_mass", "mass"] if label == "mass" else ["benign", "malignant"]
@@ -137,7 +160,8 @@ CHEXPERT_OBSERVATIONS = ["No Finding", "Enlarged Cardiomediastinum", "Cardiomega
 def read_chexpert(raw_dir: str | Path, uncertain: str = "zeros", frontal_only: bool = False) -> tuple[RawTable, str]:
     """CheXpert-v1.0-small: ``train.csv`` and ``valid.csv`` pooled (the split is ours, grouped by
     patient), 14 observations: 1 positive, 0/blank negative, -1 uncertain -> 0 (``zeros``, as
-    in the authors' code) or 1 (``ones``). Paths in the CSVs start with the folder's own name."""
+    in the authors' code), 1 (``ones``) or kept as -1 (``ignore``: that label of that image is
+    left out of training and scoring). Paths in the CSVs start with the folder's own name."""
     raw_dir = Path(raw_dir)
     tables = []
     for name in ("train.csv", "valid.csv"):
@@ -154,7 +178,10 @@ def read_chexpert(raw_dir: str | Path, uncertain: str = "zeros", frontal_only: b
     table = pd.concat(tables, ignore_index=True)
     if frontal_only:
         table = table[table["Frontal/Lateral"] == "Frontal"].reset_index(drop=True)
-    labels = table[CHEXPERT_OBSERVATIONS].fillna(0.0).replace(-1.0, 1.0 if uncertain == "ones" else 0.0)
+    policy = {"zeros": 0.0, "ones": 1.0, "ignore": IGNORED}
+    if uncertain not in policy:
+        raise ValueError(f"uncertain: {uncertain!r} is not one of {list(policy)}")
+    labels = table[CHEXPERT_OBSERVATIONS].fillna(0.0).replace(-1.0, policy[uncertain])
     relative = table["Path"].str.split("/", n=1).str[1]  # drop "CheXpert-v1.0-small/"
     frame = pd.DataFrame({
         "sample_id": relative.str.replace("/", "_").str.removesuffix(".jpg"),

@@ -33,6 +33,7 @@ PCAM_MD5 = {
 }
 
 APTOS_COMPETITION = "aptos2019-blindness-detection"
+CBIS_KAGGLE_DATASET = "awsaf49/cbis-ddsm-breast-cancer-image-dataset"  # JPEG mirror of TCIA's CBIS-DDSM
 MEDMNIST_BASE = "https://zenodo.org/records/10519652/files"  # MedMNIST+ (v3): no published sums
 
 CHEXPERT_HELP = (
@@ -43,7 +44,8 @@ CHEXPERT_HELP = (
 CBIS_HELP = (
     "CBIS-DDSM comes from The Cancer Imaging Archive through the NBIA Data Retriever "
     "(https://www.cancerimagingarchive.net/collection/cbis-ddsm/, 163.6 GB of DICOM): download the "
-    "full mammograms and the four case-description CSVs into one folder and set datasets.{name}.raw_dir to it")
+    "full mammograms and the four case-description CSVs into one folder and set datasets.{name}.raw_dir to it, "
+    "or set datasets.{name}.cbis_ddsm_source: kaggle_jpeg to download Kaggle's JPEG mirror")
 
 
 def kaggle_credentials() -> str:
@@ -60,8 +62,9 @@ def kaggle_credentials() -> str:
         "kaggle.com, then rerun")
 
 
-def fetch_kaggle_competition(competition: str, target: Path) -> Path:
-    """``kaggle competitions download`` (resumes a partial zip itself), then unpack."""
+def fetch_kaggle(kind: str, ref: str, target: Path) -> Path:
+    """``kaggle competitions download -c <competition>`` or ``kaggle datasets download -d
+    <owner/dataset>`` (the client resumes a partial zip itself), then unpack."""
     if target.exists():
         return target
     log.info("Kaggle credentials from %s", kaggle_credentials())
@@ -69,11 +72,12 @@ def fetch_kaggle_competition(competition: str, target: Path) -> Path:
         raise FileNotFoundError("the Kaggle API client is not installed: pip install kaggle")
     archive_dir = target.with_name(target.name + ".download")
     archive_dir.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["kaggle", "competitions", "download", "-c", competition, "-p", str(archive_dir)],
-                          capture_output=True, text=True)
+    flag = {"competitions": "-c", "datasets": "-d"}[kind]
+    command = ["kaggle", kind, "download", flag, ref, "-p", str(archive_dir)]
+    done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:  # the client's message, never the credentials (it does not print them)
-        raise RuntimeError(f"kaggle competitions download -c {competition} failed: {done.stderr.strip()[-500:]}")
-    return unpack(archive_dir / f"{competition}.zip", target)
+        raise RuntimeError(f"{' '.join(command[:5])} failed: {done.stderr.strip()[-500:]}")
+    return unpack(archive_dir / f"{ref.split('/')[-1]}.zip", target)
 
 
 def fetch_isic2019(target: Path, base_url: str = ISIC_BASE) -> Path:
@@ -114,7 +118,7 @@ def fetch_raw(name: str, cfg: dict, downloads: str | Path) -> Path:
         return raw_dir.resolve()
     source, target = cfg["source"], Path(downloads).resolve() / cfg["source"]
     if source == "aptos2019":
-        return fetch_kaggle_competition(APTOS_COMPETITION, target)
+        return fetch_kaggle("competitions", APTOS_COMPETITION, target)
     if source == "isic2019":
         return fetch_isic2019(target)
     if source == "pcam":
@@ -125,6 +129,8 @@ def fetch_raw(name: str, cfg: dict, downloads: str | Path) -> Path:
         return target
     if source == "chexpert":
         raise FileNotFoundError(CHEXPERT_HELP.format(name=name))
+    if source == "cbis_ddsm" and cfg.get("cbis_ddsm_source") == "kaggle_jpeg":
+        return fetch_kaggle("datasets", CBIS_KAGGLE_DATASET, target.with_name("cbis_ddsm_kaggle_jpeg"))
     if source == "cbis_ddsm":
         raise FileNotFoundError(CBIS_HELP.format(name=name))
     raise ValueError(f"datasets.{name}.source: no download for {source!r}")

@@ -22,6 +22,9 @@ from vitmed.data.synthetic import SyntheticSet
 from vitmed.io import atomic_path, write_json
 
 TASKS = ("binary", "multiclass", "multilabel")
+# A multi-label entry that is neither positive nor negative (CheXpert's uncertain labels under
+# the U-ignore policy): left out of the loss, the k-NN votes and that label's metric.
+IGNORED = -1
 
 
 @dataclass

@@ -20,7 +20,7 @@ def stratum_of(labels: np.ndarray) -> np.ndarray:
     labels = np.asarray(labels)
     if labels.ndim == 1:
         return labels.astype(np.int64)
-    prevalence = labels.sum(axis=0)
+    prevalence = (labels == 1).sum(axis=0)  # ignored entries (-1) are not positives
     order = np.argsort(prevalence, kind="stable")  # rarest label first
     strata = np.full(len(labels), -1, np.int64)
     for k in order[::-1]:  # later (rarer) labels overwrite
@@ -54,12 +54,13 @@ def assign_splits(strata: np.ndarray, groups: np.ndarray | None, ratios: dict[st
 
 
 def split_table(index: pd.DataFrame, label_columns: list[str], classes: list[str]) -> pd.DataFrame:
-    """Counts per class (by name) and split (multi-label: positives per finding)."""
+    """Counts per class (by name) and split (multi-label: positives per finding; ignored
+    entries are not counted)."""
     if label_columns == ["label"]:
         table = pd.crosstab(index["label"].map(dict(enumerate(classes))), index["split"])
         table = table.reindex([c for c in classes if c in table.index])
     else:
-        table = index.groupby("split")[label_columns].sum().T
+        table = index[label_columns].eq(1).groupby(index["split"]).sum().T
     table = table.reindex(columns=[s for s in SPLITS if s in table.columns])
     table.index.name = "class"
     return table

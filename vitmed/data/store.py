@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from vitmed.data.raw import RawTable, load_image, load_pixels
+from vitmed.data.raw import IGNORED, RawTable, load_image, load_pixels
 from vitmed.data.splits import assign_splits, split_hash, split_table, stratum_of
 from vitmed.io import atomic_path, write_json, write_parquet
 
@@ -40,6 +40,12 @@ def build_store(raw: RawTable, data_dir: str | Path, *, image_size: int, ratios:
             row = int(np.flatnonzero(bad)[0])
             raise ValueError(f"{manifest} row {row}: label {labels[row]} is not one of "
                              f"0..{len(raw.classes) - 1} ({raw.classes})")
+    else:
+        bad = ~np.isin(labels, [0, 1, IGNORED]).all(axis=1)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{manifest} row {row}: multi-label values must be 1, 0 or {IGNORED} (ignored), "
+                             f"got {dict(zip(raw.label_columns, labels[row].tolist()))}")
     skipped = []
     with atomic_path(data_dir / "images.npy") as tmp:
         images = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,

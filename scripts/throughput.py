@@ -1,0 +1,14 @@
+"""Rule throughput: images/s of every model of the study, training and inference."""
+from vitmed.warm import handoff
+
+handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-imported interpreter
+
+from vitmed.io import write_text
+from vitmed.runtime import setup_job
+from vitmed.throughput import measure
+
+log = setup_job(snakemake.log[0], snakemake.threads)
+params = snakemake.params
+table = measure(params.models, params.input_size, params.measure["batch"], params.measure["repeats"])
+log.info("throughput:\n%s", table.to_string(index=False))
+write_text(snakemake.output[0], table.to_csv(index=False))

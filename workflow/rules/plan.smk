@@ -1,0 +1,19 @@
+# Throughput of every model at the study's input size on the device this job runs on, for
+# `python -m vitmed.plan` (GPU-hour estimates). Not part of `all`: run it where the study
+# would run, e.g. `snakemake throughput --profile profiles/slurm`.
+
+
+rule throughput:
+    output:
+        f"{RESULTS}/plan/throughput.csv",
+    params:
+        models={model: MODEL_CONFIGS[model] for model in MODELS + ABLATION_MODELS},
+        input_size=config["input_size"],
+        measure=config["plan"]["measure"],
+    threads: 1
+    log:
+        f"{LOGS}/throughput.log",
+    conda:
+        "../../envs/vitmed.yaml"
+    script:
+        "../../scripts/throughput.py"
