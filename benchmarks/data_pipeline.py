@@ -25,16 +25,23 @@ from vitmed.data.dataset import StoreDataset, store_loader
 from vitmed.data.raw import read_plain_layout, write_plain_layout
 from vitmed.data.store import build_store
 from vitmed.data.synthetic import generate
+from vitmed.devices import select_device
 
 AUGMENT = {"backend": "batched", "crop_scale": [0.35, 1.0], "hflip": 0.5, "vflip": 0.5,
            "color_jitter": {"brightness": 0.3, "contrast": 0.3, "saturation": 0.2, "hue": 0.05, "p": 0.8}}
 
 
 def images_per_second(loader, transform, epochs: int) -> float:
+    for images, _labels in loader:  # untimed epoch: worker start-up, CUDA initialisation
+        transform(images)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
     seen, start = 0, time.perf_counter()
     for _ in range(epochs):
         for images, _labels in loader:
             seen += len(transform(images))
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
     return seen / (time.perf_counter() - start)
 
 
@@ -68,17 +75,20 @@ def main():
             v2.RandomHorizontalFlip(), v2.RandomVerticalFlip(),
             v2.RandomApply([v2.ColorJitter(0.3, 0.3, 0.2, 0.05)], p=0.8),
             v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)]))
-        baseline_loader = DataLoader(baseline, batch_size=args.batch, shuffle=True, num_workers=args.workers)
+        baseline_loader = DataLoader(baseline, batch_size=args.batch, shuffle=True, num_workers=args.workers,
+                                     persistent_workers=args.workers > 0, pin_memory=torch.cuda.is_available())
         ours_loader = store_loader(StoreDataset(tmp / "store", "train"), args.batch, shuffle=True,
                                    num_workers=args.workers)
         augment = make_augment(args.crop, AUGMENT)
+        # both paths end with the batch on the training device; ours augments it there
+        device = select_device()
 
         torch.manual_seed(0)
-        pil = images_per_second(baseline_loader, lambda x: x, args.epochs)
-        ours = images_per_second(ours_loader, augment, args.epochs)
+        pil = images_per_second(baseline_loader, lambda x: x.to(device), args.epochs)
+        ours = images_per_second(ours_loader, lambda x: augment(x.to(device, non_blocking=True)), args.epochs)
 
     print(f"{args.images} RGB images {args.raw_size}px -> crops {args.crop}px, batch {args.batch}, "
-          f"{args.workers} loader workers, {torch.get_num_threads()} torch threads")
+          f"{args.workers} loader workers, {torch.get_num_threads()} torch threads, device {device}")
     print(f"prepare (once): {prepare_s:.1f} s")
     print(f"PIL ImageFolder + v2 per image : {pil:8.1f} images/s")
     print(f"store + batched augmentation   : {ours:8.1f} images/s")

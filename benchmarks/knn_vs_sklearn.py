@@ -37,9 +37,15 @@ def main():
     print(f"{args.train} train x {args.test} test features of dim {args.dim}, k={args.k}, ours on {device}, "
           f"{torch.get_num_threads()} torch threads")
 
+    def run_ours():
+        return knn_scores(torch.from_numpy(train_x), torch.from_numpy(train_y), torch.from_numpy(test_x),
+                          k=args.k, temperature=args.temperature, num_classes=args.classes, device=device).numpy()
+
     start = time.perf_counter()
-    ours = knn_scores(torch.from_numpy(train_x), torch.from_numpy(train_y), torch.from_numpy(test_x),
-                      k=args.k, temperature=args.temperature, num_classes=args.classes, device=device).numpy()
+    run_ours()  # the process's first call also starts CUDA and cuBLAS: reported, not compared
+    first_s = time.perf_counter() - start
+    start = time.perf_counter()
+    ours = run_ours()
     ours_s = time.perf_counter() - start  # includes moving the features to the device and back
 
     def vote_weights(distances):  # cosine distance = 1 - similarity
@@ -52,7 +58,7 @@ def main():
     sklearn_s = time.perf_counter() - start
 
     agree = (ours.argmax(1) == theirs.argmax(1)).mean()
-    print(f"ours          {ours_s:8.2f} s")
+    print(f"ours          {ours_s:8.2f} s   (first call of the process: {first_s:.2f} s)")
     print(f"scikit-learn  {sklearn_s:8.2f} s")
     print(f"speed-up (scikit-learn / ours): {sklearn_s / ours_s:.1f}x   target >= 10x")
     print(f"same prediction for {agree:.2%} of test images; max |score difference| "

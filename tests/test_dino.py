@@ -154,3 +154,22 @@ def test_diverged_pretraining_stops_with_a_clear_error_and_no_weights(colour_sto
     with pytest.raises(FloatingPointError, match="DINO epoch 0, iteration 0: loss is nan"):
         pretrain_dino(backbone, colour_store, tmp_path / "run", tmp_path / "teacher.pt", dino_config(), seed=0)
     assert not (tmp_path / "teacher.pt").exists()
+
+
+def test_compiled_pretraining_gives_the_eager_losses_and_unwrapped_weights(colour_store, tmp_path):
+    from torch._dynamo.utils import counters
+
+    runs = {}
+    for compiled in (False, True):
+        counters.clear()
+        torch.manual_seed(0)
+        backbone = create_model("test_vit", 0, model_kwargs={"img_size": 16, "patch_size": 8, "dynamic_img_size": True})
+        rows = pretrain_dino(backbone, colour_store, tmp_path / f"run{compiled}", tmp_path / f"teacher{compiled}.pt",
+                             dino_config(epochs=2, compile=compiled), seed=0)
+        runs[compiled] = ([row["loss"] for row in rows], torch.load(tmp_path / f"teacher{compiled}.pt", weights_only=True))
+    assert counters["stats"]["unique_graphs"] >= 2, "compiled: one graph per crop size at least"
+    (eager_losses, eager), (compiled_losses, compiled) = runs[False], runs[True]
+    np.testing.assert_allclose(compiled_losses, eager_losses, rtol=1e-4)
+    assert compiled.keys() == eager.keys(), "weights saved without torch.compile's _orig_mod prefix"
+    for key in eager:
+        torch.testing.assert_close(compiled[key], eager[key], rtol=1e-3, atol=1e-4)

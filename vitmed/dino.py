@@ -102,10 +102,10 @@ def pretrain_dino(backbone: nn.Module, data_dir: str | Path, run_dir: str | Path
     device = select_device()
     student.to(device)
     teacher.to(device)
-    # bf16 autocast and channels-last as in fine-tuning (no torch.compile: multi-crop sizes would recompile)
-    speedups = Speedups(cfg["precision"], cfg["channels_last"])
-    speedups.prepare(student)
-    speedups.prepare(teacher)
+    # bf16, channels-last and torch.compile as in fine-tuning; compiled, each network holds one
+    # graph per crop size (global and local), so the multi-crop views cost two compilations
+    speedups = Speedups(cfg["precision"], cfg["channels_last"], cfg["compile"])
+    student_forward, teacher_forward = speedups.prepare(student), speedups.prepare(teacher)
     criterion = DINOLoss(cfg["out_dim"], student_temp=cfg["student_temp"],
                          center_momentum=cfg["center_momentum"]).to(device)
     optimizer = torch.optim.AdamW(param_groups(student), lr=0.0)
@@ -148,8 +148,8 @@ def pretrain_dino(backbone: nn.Module, data_dir: str | Path, run_dir: str | Path
             with speedups.training_step(device):
                 with speedups.autocast(device):
                     with torch.no_grad():
-                        teacher_out = [teacher(v).float() for v in views[:2]]  # the teacher sees global views only
-                    student_out = [student(v).float() for v in views]
+                        teacher_out = [teacher_forward(v).float() for v in views[:2]]  # global views only
+                    student_out = [student_forward(v).float() for v in views]
                 loss = criterion(teacher_out, student_out, teacher_temp=temp)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

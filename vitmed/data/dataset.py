@@ -40,5 +40,7 @@ def store_loader(dataset: StoreDataset, batch_size: int, *, shuffle: bool = Fals
     """Batches of (uint8 images, labels) in the order ``DataLoader(shuffle=...)`` would give for
     the same ``generator``, each read with one indexing of the store."""
     sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+    # pinned batches let the copy to the GPU overlap compute (non_blocking=True)
     return DataLoader(dataset, sampler=BatchSampler(sampler, batch_size, drop_last), batch_size=None,
-                      num_workers=num_workers, persistent_workers=num_workers > 0)
+                      num_workers=num_workers, persistent_workers=num_workers > 0,
+                      pin_memory=torch.cuda.is_available())
