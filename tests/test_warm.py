@@ -108,3 +108,15 @@ def test_a_server_that_cannot_start_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "executable", "/bin/false")  # starts, then exits at once
     with pytest.raises(RuntimeError, match="the warm-start server did not start; its output"):
         warm.connect(str(tmp_path / "x.sock"))
+
+
+def test_an_idle_server_exits_and_the_next_job_starts_a_new_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("VITMED_WARM_IDLE_SECONDS", "1")
+    (tmp_path / "job.py").write_text(SCRIPT)
+    first, (_, server, _) = run(tmp_path, warm_start=True)
+    deadline = time.monotonic() + 30
+    while os.path.exists(f"/proc/{server}") and "Z" not in open(f"/proc/{server}/stat").read().split()[2]:
+        assert time.monotonic() < deadline, "the idle server did not exit"
+        time.sleep(0.2)
+    second, (_, new_server, _) = run(tmp_path, warm_start=True)
+    assert first.returncode == second.returncode == 0 and new_server != server

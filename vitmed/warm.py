@@ -17,6 +17,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import importlib
+import logging
 import os
 import pickle
 import runpy
@@ -31,7 +33,7 @@ import time
 import traceback
 from pathlib import Path
 
-IDLE_SECONDS = 60
+IDLE_SECONDS = float(os.environ.get("VITMED_WARM_IDLE_SECONDS", 60))
 START_TIMEOUT = 180
 PRELOAD = ("torch", "torchvision", "timm", "sklearn.metrics", "scipy.stats", "pandas", "pyarrow.parquet",
            "matplotlib.pyplot", "seaborn", "vitmed.train", "vitmed.dino", "vitmed.knn", "vitmed.analyses",
@@ -147,10 +149,8 @@ def _recv_exactly(conn: socket.socket, size: int, allow_eof: bool = False) -> by
 
 def serve(address: str) -> None:
     """Import the libraries once, then fork one child per connection until idle."""
-    import importlib
-
     import matplotlib
-    matplotlib.use("Agg")
+    matplotlib.use("Agg")  # before pyplot: jobs draw into files
     for module in PRELOAD:
         importlib.import_module(module)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -161,25 +161,32 @@ def serve(address: str) -> None:
     os.replace(address + ".new", address)  # clients connect only once it listens
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps finished jobs
     listener.settimeout(IDLE_SECONDS)
-    try:
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except TimeoutError:
+            break
+        _fork_job(listener, conn)
+    # idle: new jobs start a new server; those that connected meanwhile are still served
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(address)
+    listener.setblocking(False)
+    with contextlib.suppress(BlockingIOError):
         while True:
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                return
-            sys.stdout.flush()
-            sys.stderr.flush()
-            if os.fork() == 0:
-                listener.close()
-                _run_job(conn)  # never returns
-            conn.close()
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(address)
+            _fork_job(listener, listener.accept()[0])
+    listener.close()
+    log = Path(address.removesuffix(".sock") + ".log")
+    if log.exists() and log.stat().st_size == 0:
+        log.unlink()
+
+
+def _fork_job(listener: socket.socket, conn: socket.socket) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.fork() == 0:
         listener.close()
-        log = Path(address.removesuffix(".sock") + ".log")
-        if log.exists() and log.stat().st_size == 0:
-            log.unlink()
+        _run_job(conn)  # never returns
+    conn.close()
 
 
 def _run_job(conn: socket.socket) -> None:
@@ -209,7 +216,6 @@ def _run_job(conn: socket.socket) -> None:
             code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
         except BaseException:
             traceback.print_exc()
-        import logging
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()
