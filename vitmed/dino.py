@@ -33,7 +33,7 @@ from vitmed.data.dataset import StoreDataset, store_loader
 from vitmed.devices import select_device
 from vitmed.io import atomic_path, write_rows_csv
 from vitmed.models import embed
-from vitmed.runtime import epoch_generator, finite_loss
+from vitmed.runtime import epoch_generator, finite_losses
 from vitmed.speedups import Speedups
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ def pretrain_dino(backbone: nn.Module, data_dir: str | Path, run_dir: str | Path
                               generator=epoch_generator(seed, epoch), num_workers=cfg["num_workers"])
         student.train()
         teacher.train()
-        losses = []
+        losses, first_iteration = [], state["iteration"]
         temp = schedule.teacher_temp(epoch)
         for images, _ in tqdm(loader, desc=f"dino epoch {epoch}", leave=False, mininterval=2):
             it = state["iteration"]
@@ -158,8 +158,9 @@ def pretrain_dino(backbone: nn.Module, data_dir: str | Path, run_dir: str | Path
             student.head.cancel_last_layer_gradients(epoch)
             optimizer.step()
             update_momentum(student, teacher, schedule.momentum(it))
-            losses.append(finite_loss(loss.item(), f"DINO epoch {epoch}, iteration {it}"))
+            losses.append(loss.detach())
             state["iteration"] += 1
+        losses = finite_losses(losses, first_iteration, f"DINO epoch {epoch},")
         state["rows"].append({"epoch": epoch, "iterations": state["iteration"], "loss": float(np.mean(losses)),
                               "lr": schedule.lr(state["iteration"] - 1),
                               "weight_decay": schedule.weight_decay(state["iteration"] - 1),

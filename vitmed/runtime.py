@@ -36,9 +36,15 @@ def epoch_generator(seed: int, epoch: int):
     return torch.Generator().manual_seed(seed * 100_019 + epoch)
 
 
-def finite_loss(loss: float, where: str) -> float:
-    """``loss`` if finite; a diverged run stops here instead of writing NaN weights and tables."""
-    if not math.isfinite(loss):
-        raise FloatingPointError(f"{where}: loss is {loss}; the run diverged (lower the learning rate, "
-                                 "or use fp32 where bf16 overflowed)")
-    return loss
+def finite_losses(losses: list, first_iteration: int, what: str) -> list[float]:
+    """An epoch's loss tensors as floats, read once at its end (``loss.item()`` every step
+    would make the CPU wait for the GPU each step, so it could not prepare the next batch).
+    A non-finite one stops the run, naming its iteration, before NaN weights are saved."""
+    import torch
+
+    values = torch.stack(losses).float().cpu().tolist() if losses else []
+    for offset, value in enumerate(values):
+        if not math.isfinite(value):
+            raise FloatingPointError(f"{what} iteration {first_iteration + offset}: loss is {value}; the run "
+                                     "diverged (lower the learning rate, or use fp32 where bf16 overflowed)")
+    return values

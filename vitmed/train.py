@@ -27,7 +27,7 @@ from vitmed.data.store import load_meta
 from vitmed.devices import select_device
 from vitmed.io import atomic_path, write_rows_csv
 from vitmed.metrics import score
-from vitmed.runtime import epoch_generator, finite_loss
+from vitmed.runtime import epoch_generator, finite_losses
 from vitmed.speedups import Speedups
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def train_epoch(model: nn.Module, batches, augment: nn.Module, criterion: nn.Mod
     step per batch at ``current_lr()``; counts ``state["iteration"]``. Returns the losses."""
     device = next(model.parameters()).device
     model.train()
-    losses = []
+    losses, first_iteration = [], state["iteration"]
     for images, labels in batches:
         for group in opt.param_groups:
             group["lr"] = current_lr()
@@ -119,9 +119,9 @@ def train_epoch(model: nn.Module, batches, augment: nn.Module, criterion: nn.Mod
             opt.zero_grad(set_to_none=True)
             loss.backward()
         opt.step()
-        losses.append(finite_loss(loss.item(), f"fine-tuning iteration {state['iteration']}"))
+        losses.append(loss.detach())
         state["iteration"] += 1
-    return losses
+    return finite_losses(losses, first_iteration, "fine-tuning")
 
 
 def make_optimizer(name: str, params, weight_decay: float) -> torch.optim.Optimizer:
