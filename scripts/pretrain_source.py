@@ -17,7 +17,8 @@ log = setup_job(snakemake.log[0], snakemake.threads)
 data_dir = Path(snakemake.input.meta).parent
 source = snakemake.params.source
 model_cfg = snakemake.params.model
-hp = dict(snakemake.params.finetune, max_epochs=source["epochs"], warmup_iters=0, patience=source["epochs"])
+hp = dict(snakemake.params.finetune, max_epochs=source["epochs"], warmup_iters=source["warmup_iters"],
+          patience=source["epochs"])
 torch.manual_seed(0)
 model = create_model(model_cfg["timm_name"], num_classes=16, model_kwargs=model_cfg["kwargs"])
 run_dir = Path(snakemake.output.weights).parent / "source_run"
