@@ -49,6 +49,18 @@ def test_ablation_runs_are_counted_once_and_only_on_their_datasets():
     assert ("finetune", "D", "L") not in hours.index and ("knn", "E", "L") not in hours.index
 
 
+def test_synthetic_source_pretraining_is_counted_per_pretrained_model():
+    config = small_config()
+    config["imagenet"] = {"source": "synthetic", "synthetic_source": {"n_images": 500, "epochs": 4}}
+    validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+    speed = pd.DataFrame([{"model": "M", "train_images_per_s": 100.0, "infer_images_per_s": 1000.0}])
+    hours = plan.gpu_hours(config, speed).set_index(["stage", "dataset", "model"])["gpu_hours"]
+    # 4 epochs over the source set's 400 training images, plus 50 validation images each epoch
+    assert hours["pretrain_source", "source-imagenet", "M"] == pytest.approx(4 * (400 / 100 + 50 / 1000) / 3600)
+    config["inits"] = ["random"]  # nothing starts from the stand-in weights: no source training
+    assert "pretrain_source" not in set(plan.gpu_hours(config, speed)["stage"])
+
+
 def test_missing_throughput_or_size_is_a_clear_error():
     config = small_config()
     with pytest.raises(ValueError, match=r"no throughput for model\(s\) \['M'\]"):
@@ -73,6 +85,7 @@ def test_plan_command_lists_the_dry_runs_jobs_per_stage(tmp_path, capsys):
     # 5 datasets x 2 models x 3 inits x 2 seeds, plus 3 ablation models x 2 seeds on SynPatch
     assert " 66 jobs" in lines["finetune"] and "GPU-h" in lines["finetune"]
     assert " 10 jobs" in lines["pretrain_dino"] and " 6 jobs" in lines["prepare"]  # 5 datasets + the source set
+    assert " 5 jobs" in lines["pretrain_source"] and "GPU-h" in lines["pretrain_source"]
     assert out.startswith("study synthetic: ")
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from vitmed.data.synthetic import SOURCE_SPLIT
 from vitmed.throughput import with_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,6 +92,16 @@ def gpu_hours(config: dict, throughput: pd.DataFrame) -> pd.DataFrame:
                     seconds["pretrain_dino"] = dino["epochs"] * train * crop_cost / fit
             rows += [{"stage": stage, "dataset": dataset, "model": model, "gpu_hours": s / 3600}
                      for stage, s in seconds.items() if s > 0]
+    # the synthetic ImageNet stand-in: one supervised source training per model that starts from it
+    pretrained = [*(config["models"] if {"imagenet", "dino"} & set(config["inits"]) else []),
+                  *(ablation_models if ablations.get("init", "imagenet") == "imagenet" else [])]
+    if config["imagenet"]["source"] == "synthetic":
+        source = config["imagenet"]["synthetic_source"]
+        for model in dict.fromkeys(pretrained):
+            fit, infer = speed.loc[model, "train_images_per_s"], speed.loc[model, "infer_images_per_s"]
+            seconds = source["epochs"] * source["n_images"] * (SOURCE_SPLIT["train"] / fit + SOURCE_SPLIT["val"] / infer)
+            rows.append({"stage": "pretrain_source", "dataset": "source-imagenet", "model": model,
+                         "gpu_hours": seconds / 3600})
     return pd.DataFrame(rows)
 
 
@@ -117,12 +128,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"study {config['study']}: {sum(counts.values())} jobs")
     per_stage = hours.groupby("stage")["gpu_hours"].sum()
     for stage, count in counts.items():
-        estimate = f"{per_stage[stage]:10.1f} GPU-h" if stage in per_stage else (
+        estimate = f"{per_stage[stage]:10.2f} GPU-h" if stage in per_stage else (
             "  (GPU, not estimated)" if stage in TRAINING_STAGES else "")
         print(f"  {stage:<22}{count:>6} jobs {estimate}")
-    print(f"  {'total':<22}{sum(counts.values()):>6} jobs {per_stage.sum():10.1f} GPU-h (fine-tuning at "
+    print(f"  {'total':<22}{sum(counts.values()):>6} jobs {per_stage.sum():10.2f} GPU-h (fine-tuning at "
           f"max_epochs: an upper bound)")
-    print(hours.pivot_table(index="dataset", columns="stage", values="gpu_hours", aggfunc="sum").round(1).to_string())
+    print(hours.pivot_table(index="dataset", columns="stage", values="gpu_hours", aggfunc="sum").round(2).to_string())
 
 
 if __name__ == "__main__":

@@ -175,6 +175,8 @@ def lymph_patches(n: int, size: int, seed: int) -> SyntheticSet:
     return SyntheticSet(images, labels, None, ["normal", "tumour"], "binary")
 
 
+# The synthetic ImageNet stand-in's split (workflow and plan): most of it trains the source model.
+SOURCE_SPLIT = {"train": 0.8, "val": 0.1, "test": 0.1}
 _SHAPES = ["disk", "bar", "ring", "cross"]
 _TEXTURES = ["flat", "stripes", "checker", "speckle"]
 

@@ -61,6 +61,8 @@ def dataset_config(name):
         source = config["imagenet"]["synthetic_source"]
         return {"source": "synthetic", "generator": source["generator"], "metric": "macro_recall",
                 "n_images": source["n_images"], "raw_size": source["raw_size"],
+                # = vitmed.data.synthetic.SOURCE_SPLIT, which the plan reads (no vitmed import here:
+                # Snakemake itself may run where only the jobs' conda env has vitmed)
                 "split": {"train": 0.8, "val": 0.1, "test": 0.1}, "raw_dir": None, "skip_unreadable": False}
     return config["datasets"][name]
 
