@@ -39,10 +39,9 @@ def knn_scores(train_features: torch.Tensor, train_labels: torch.Tensor, test_fe
         similarity = test[start:start + chunk_size] @ train.T
         top_sim, top_idx = similarity.topk(k, dim=1)
         weights = (top_sim / temperature).exp().unsqueeze(-1) * known[top_idx]
-        votes = (weights * targets[top_idx]).sum(dim=1)
+        votes, total = (weights * targets[top_idx]).sum(dim=1), weights.sum(dim=1)
         # no neighbour with a known label: an uninformative 0.5
-        out.append(torch.where(weights.sum(dim=1) > 0, votes / weights.sum(dim=1).clamp(min=1e-30),
-                               torch.full_like(votes, 0.5)))
+        out.append(torch.where(total > 0, votes / total.clamp(min=1e-30), torch.full_like(votes, 0.5)))
     return torch.cat(out).cpu()
 
 
