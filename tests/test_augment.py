@@ -1,14 +1,19 @@
 import torch
 
-from vitmed.augment import IMAGENET_MEAN, IMAGENET_STD, BatchAugment, BatchEval, random_crop_boxes
+import pytest
+from torch.utils._python_dispatch import TorchDispatchMode
+from torchvision.transforms.v2 import functional as TF
+
+from vitmed.augment import (_RGB_TO_YIQ, IMAGENET_MEAN, IMAGENET_STD, AugmentParams, BatchAugment, BatchEval,
+                            random_crop_boxes)
 
 NO_JITTER = {"brightness": 0.0, "contrast": 0.0, "saturation": 0.0, "hue": 0.0, "p": 1.0}
 
 
-def augment(**overrides):
+def augment(size=16, **overrides):
     cfg = {"crop_scale": [1.0, 1.0], "hflip": 0.0, "vflip": 0.0, "color_jitter": dict(NO_JITTER)}
     cfg.update(overrides)
-    return BatchAugment(16, cfg)
+    return BatchAugment(size, cfg)
 
 
 def denormalize(x):
@@ -85,3 +90,89 @@ def test_batched_and_per_image_v2_pipelines_agree_in_distribution():
     assert batched.shape == per_image.shape == (256, 3, 16, 16)
     torch.testing.assert_close(batched.mean((0, 2, 3)), per_image.mean((0, 2, 3)), atol=0.06, rtol=0)
     torch.testing.assert_close(batched.std((0, 2, 3)), per_image.std((0, 2, 3)), atol=0.08, rtol=0)
+
+
+def identity_params(n, size, **factors):
+    """Whole-image crop at the input size (sample points on the pixel centres), no flips."""
+    ones = torch.ones(n)
+    values = {"brightness": ones, "contrast": ones, "saturation": ones, "hue": torch.zeros(n)} | factors
+    return AugmentParams(torch.tensor([[0.0, 0.0, size, size]]).repeat(n, 1), ones < 0, ones < 0, **values)
+
+
+@pytest.mark.parametrize("order", [("brightness", "contrast", "saturation"), ("saturation", "brightness", "contrast")])
+def test_folded_jitter_equals_torchvision_steps_when_nothing_clips(order):
+    """One matrix per image reproduces torchvision's brightness, contrast and saturation, in any
+    of its orders, on images whose values stay in range."""
+    gen = torch.Generator().manual_seed(3)
+    images = torch.randint(90, 160, (6, 3, 16, 16), generator=gen, dtype=torch.uint8)
+    factors = {k: 0.85 + 0.3 * torch.rand(6, generator=gen) for k in ("brightness", "contrast", "saturation")}
+    out = denormalize(augment(16).apply(images, identity_params(6, 16, **factors)))
+    steps = {"brightness": TF.adjust_brightness, "contrast": TF.adjust_contrast, "saturation": TF.adjust_saturation}
+    for i in range(6):
+        expected = images[i].float() / 255
+        for name in order:
+            expected = steps[name](expected, factors[name][i].item())
+        torch.testing.assert_close(out[i], expected, atol=2e-3, rtol=0)
+
+
+def test_hue_turns_chroma_by_its_angle_and_keeps_luma():
+    gen = torch.Generator().manual_seed(4)
+    images = torch.randint(60, 190, (2, 3, 16, 16), generator=gen, dtype=torch.uint8)
+    out = denormalize(augment().apply(images, identity_params(2, 16, hue=torch.tensor([0.1, -0.05]))))
+    yiq_in = torch.einsum("ij,njhw->nihw", _RGB_TO_YIQ.float(), images.float() / 255)
+    yiq_out = torch.einsum("ij,njhw->nihw", _RGB_TO_YIQ.float(), out)
+    torch.testing.assert_close(yiq_out[:, 0], yiq_in[:, 0], atol=1e-5, rtol=0)  # luma kept
+    angle_in = torch.atan2(yiq_in[:, 2], yiq_in[:, 1])
+    turned = torch.remainder(torch.atan2(yiq_out[:, 2], yiq_out[:, 1]) - angle_in + torch.pi, 2 * torch.pi) - torch.pi
+    torch.testing.assert_close(turned, torch.tensor([0.2, -0.1]).view(2, 1, 1).expand_as(turned) * torch.pi,
+                               atol=1e-4, rtol=0)
+
+
+def test_jitter_clamps_to_the_valid_range_once():
+    images = torch.full((2, 3, 8, 8), 230, dtype=torch.uint8)
+    images[1] = 20
+    out = denormalize(augment().apply(images, identity_params(2, 8, brightness=torch.tensor([1.3, 1.3]),
+                                                              contrast=torch.tensor([0.5, 1.5]))))
+    torch.testing.assert_close(out[0], torch.ones_like(out[0]), atol=1e-6, rtol=0)  # 230 * 1.3 > 255
+    # a uniform image is its own mean: contrast leaves it; brightness scales it
+    torch.testing.assert_close(out[1], torch.full_like(out[1], 26 / 255), atol=1e-6, rtol=0)
+
+
+def test_crop_box_and_flip_select_the_right_pixels():
+    images = torch.arange(64, dtype=torch.uint8).view(1, 1, 8, 8).expand(1, 3, 8, 8) * 3
+    params = identity_params(1, 8)
+    params.boxes = torch.tensor([[2.0, 4.0, 6.0, 8.0]])  # x 2..6, y 4..8: a 4 x 4 window
+    params.hflip = torch.tensor([True])
+    out = denormalize(augment(4).apply(images, params))
+    expected = images[0, :, 4:8, 2:6].flip(-1).float() / 255
+    torch.testing.assert_close(out[0], expected, atol=1e-5, rtol=0)
+
+
+class HostToDevice(TorchDispatchMode):
+    """Records the ops that take a CPU tensor and give one on another device."""
+
+    def __init__(self):
+        super().__init__()
+        self.copies = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        from_host = any(isinstance(a, torch.Tensor) and a.device.type == "cpu" for a in args)
+        if from_host and isinstance(out, torch.Tensor) and out.device.type != "cpu":
+            self.copies.append(str(func))
+        return out
+
+
+@pytest.mark.parametrize("transform", [
+    BatchAugment(16, {"crop_scale": [0.35, 1.0], "hflip": 0.5, "vflip": 0.5,
+                      "color_jitter": {"brightness": 0.3, "contrast": 0.3, "saturation": 0.2, "hue": 0.05, "p": 0.8}}),
+    BatchEval(16)])
+def test_device_batches_never_wait_for_the_host(transform):
+    """On a GPU a value read back (``.item()``, ``.cpu()``) or a blocking copy makes the host wait
+    until the device's queue drains. On the meta device any read back raises, and the host's
+    random draws and constants go over in exactly one copy (pinned and non-blocking on CUDA)."""
+    images = torch.empty((4, 3, 24, 24), dtype=torch.uint8, device="meta")
+    with HostToDevice() as transfers:
+        out = transform(images)
+    assert out.shape == (4, 3, 16, 16) and out.device.type == "meta"
+    assert transfers.copies == ["aten._to_copy.default"]

@@ -1,16 +1,23 @@
 """The paper's augmentations applied to whole batches, with fresh random parameters per image.
 
 Per-image torchvision.transforms.v2 pipelines cost ~1.5 ms an image on a CPU core, more than
-a toy model's step; on a batch tensor (CPU or GPU) the same augmentations cost a few ms per
-batch. Each image's crop box and flips form one affine map, sampled bilinearly in a single
-``grid_sample`` call for the whole batch (one sample per output pixel, as a resize); the colour
-jitter follows torchvision's definitions of brightness, contrast and saturation, and turns
-hue in YIQ space (a rotation of the chroma plane, cheap on batches). All randomness comes
-from torch's global RNG, so seeding it makes a batch's augmentation reproducible.
+a toy model's step; on a batch tensor (CPU or GPU) the same augmentations take five passes
+over the batch. Each image's crop box and flips form one axis-aligned map, sampled bilinearly
+in a single ``grid_sample`` call for the whole batch (one sample per output pixel, as a
+resize). Brightness, contrast and saturation follow torchvision's definitions, and hue turns
+the chroma plane of YIQ space: all four are affine in the pixel values, so with one clamp at
+the end (torchvision clamps after each step) they and the ImageNet normalization fold into
+one 3×3 matrix and offset per image, applied in one batched matmul. Without intermediate
+clamps the four commute, so torchvision's random order of them has no effect here.
+
+Every random parameter is drawn on the CPU from torch's global RNG and reaches the device in
+one copy: seeding it gives the same augmentation on any device, and the GPU never waits for
+the host (no device-to-host reads).
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -19,32 +26,77 @@ from torchvision.transforms import v2
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-_GRAY = torch.tensor([0.299, 0.587, 0.114])
-_RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+_GRAY = torch.tensor([0.299, 0.587, 0.114])  # luma weights: the Y row of YIQ, sums to 1
+_RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
+                           dtype=torch.float64)
+_YIQ_TO_RGB = torch.linalg.inv(_RGB_TO_YIQ)
 
 
-def _normalize(x: torch.Tensor) -> torch.Tensor:
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
-    return (x - mean) / std
-
-
-def _uniform(n: int, low: float, high: float, device) -> torch.Tensor:
-    return torch.rand(n, device=device) * (high - low) + low
+def _uniform(n: int, low: float, high: float) -> torch.Tensor:
+    return torch.rand(n) * (high - low) + low
 
 
 def random_crop_boxes(n: int, height: int, width: int, scale: tuple[float, float],
                       ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> torch.Tensor:
     """RandomResizedCrop's box distribution (area fraction ~ U(scale), log aspect ~ U(log ratio)),
     one (x1, y1, x2, y2) box per image; boxes that do not fit are shrunk to fit."""
-    area = _uniform(n, *scale, "cpu") * height * width
-    log_ratio = _uniform(n, math.log(ratio[0]), math.log(ratio[1]), "cpu")
-    aspect = log_ratio.exp()
+    area = _uniform(n, *scale) * height * width
+    aspect = _uniform(n, math.log(ratio[0]), math.log(ratio[1])).exp()
     w = (area * aspect).sqrt().clamp(max=width)
     h = (area / aspect).sqrt().clamp(max=height)
     x1 = torch.rand(n) * (width - w)
     y1 = torch.rand(n) * (height - h)
     return torch.stack([x1, y1, x1 + w, y1 + h], dim=1)
+
+
+def hue_matrices(turns: torch.Tensor) -> torch.Tensor:
+    """(n,) hue shifts in turns -> (n, 3, 3) RGB matrices turning the YIQ chroma plane; they keep
+    luma (and so gray pixels) unchanged."""
+    angle = turns.double() * 2 * math.pi
+    rotation = torch.zeros(len(turns), 3, 3, dtype=torch.float64)
+    rotation[:, 0, 0] = 1
+    rotation[:, 1, 1], rotation[:, 1, 2] = angle.cos(), -angle.sin()
+    rotation[:, 2, 1], rotation[:, 2, 2] = angle.sin(), angle.cos()
+    return (_YIQ_TO_RGB @ rotation @ _RGB_TO_YIQ).float()
+
+
+def colour_maps(brightness: torch.Tensor, contrast: torch.Tensor, saturation: torch.Tensor,
+                hue: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image jitter factors (torchvision's meaning; hue in turns) -> the affine colour map
+    ``x -> matrix @ x + offset * mean_luma(x)``, as (n, 3, 3) matrices and (n,) offsets.
+
+    Brightness scales; contrast blends with the image's mean luma; saturation blends with the
+    pixel's luma; hue turns chroma. The last two keep luma and map gray to gray, which is why
+    the contrast term stays one scalar times the input's mean luma."""
+    eye = torch.eye(3).expand(len(brightness), 3, 3)
+    gray = torch.ones(3, 1) @ _GRAY.view(1, 3)  # x -> its luma in every channel
+    s = saturation.view(-1, 1, 1)
+    desaturate = s * eye + (1 - s) * gray
+    scale = (brightness * contrast).view(-1, 1, 1)
+    return hue_matrices(hue) @ desaturate * scale, (1 - contrast) * brightness
+
+
+def _send(tensors: list[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
+    """CPU tensors -> the same on ``device`` in one copy; to a GPU from pinned memory without
+    blocking, so the host never waits for the device's queue to drain."""
+    if device.type == "cpu":
+        return tensors
+    packed = torch.cat([t.flatten() for t in tensors])
+    packed = packed.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else packed.to(device)
+    return [part.view(t.shape) for part, t in zip(packed.split([t.numel() for t in tensors]), tensors)]
+
+
+@dataclass
+class AugmentParams:
+    """One batch's random draws, on the CPU: crop boxes (x1, y1, x2, y2) in input pixels,
+    flips, and jitter factors (1 and 0 where jitter is not applied to an image)."""
+    boxes: torch.Tensor
+    hflip: torch.Tensor
+    vflip: torch.Tensor
+    brightness: torch.Tensor
+    contrast: torch.Tensor
+    saturation: torch.Tensor
+    hue: torch.Tensor
 
 
 class BatchAugment(nn.Module):
@@ -58,47 +110,48 @@ class BatchAugment(nn.Module):
         self.hflip, self.vflip = augment["hflip"], augment["vflip"]
         self.jitter = augment["color_jitter"]
 
+    def sample(self, n: int, height: int, width: int) -> AugmentParams:
+        j = self.jitter
+        boxes = random_crop_boxes(n, height, width, self.scale)
+        hflip, vflip = torch.rand(n) < self.hflip, torch.rand(n) < self.vflip
+        apply = torch.rand(n) < j["p"]
+        factors = [torch.where(apply, _uniform(n, max(0.0, 1 - j[k]), 1 + j[k]), 1.0)
+                   for k in ("brightness", "contrast", "saturation")]
+        hue = torch.where(apply, _uniform(n, -j["hue"], j["hue"]), 0.0)
+        return AugmentParams(boxes, hflip, vflip, *factors, hue)
+
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        n, _, height, width = images.shape
-        x = images.float().div_(255)
-        x1, y1, x2, y2 = random_crop_boxes(n, height, width, self.scale).unbind(1)
-        # output [-1, 1] -> the box in the input's normalized coordinates; a flip negates the scale
-        h_sign = torch.where(torch.rand(n) < self.hflip, -1.0, 1.0)
-        v_sign = torch.where(torch.rand(n) < self.vflip, -1.0, 1.0)
-        theta = torch.zeros(n, 2, 3)
-        theta[:, 0, 0], theta[:, 0, 2] = h_sign * (x2 - x1) / width, (x1 + x2) / width - 1
-        theta[:, 1, 1], theta[:, 1, 2] = v_sign * (y2 - y1) / height, (y1 + y2) / height - 1
-        grid = F.affine_grid(theta.to(x.device), [n, 3, self.output_size, self.output_size], align_corners=False)
-        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-        return _normalize(self.color_jitter(x))
+        return self.apply(images, self.sample(len(images), *images.shape[-2:]))
 
-    def color_jitter(self, x: torch.Tensor) -> torch.Tensor:
-        n, j = x.shape[0], self.jitter
-        apply = (torch.rand(n, device=x.device) < j["p"]).view(-1, 1, 1, 1)
-        out = x
-        b, c, s = j["brightness"], j["contrast"], j["saturation"]
-        factor = _uniform(n, max(0.0, 1 - b), 1 + b, x.device).view(-1, 1, 1, 1)
-        out = (out * factor).clamp(0, 1)
-        gray = (out * _GRAY.to(x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
-        factor = _uniform(n, max(0.0, 1 - c), 1 + c, x.device).view(-1, 1, 1, 1)
-        out = ((out - gray.mean((2, 3), keepdim=True)) * factor + gray.mean((2, 3), keepdim=True)).clamp(0, 1)
-        gray = (out * _GRAY.to(x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
-        factor = _uniform(n, max(0.0, 1 - s), 1 + s, x.device).view(-1, 1, 1, 1)
-        out = (gray + (out - gray) * factor).clamp(0, 1)
-        if j["hue"] > 0:
-            angle = _uniform(n, -j["hue"], j["hue"], x.device) * 2 * math.pi
-            rotation = torch.zeros(n, 3, 3, device=x.device)  # turns the (I, Q) chroma plane
-            rotation[:, 0, 0] = 1
-            rotation[:, 1, 1], rotation[:, 1, 2] = angle.cos(), -angle.sin()
-            rotation[:, 2, 1], rotation[:, 2, 2] = angle.sin(), angle.cos()
-            yiq = _RGB_TO_YIQ.to(x.device)
-            per_image = torch.linalg.inv(yiq) @ rotation @ yiq  # RGB -> YIQ -> turned -> RGB, one matrix
-            out = torch.bmm(per_image, out.flatten(2)).view_as(out).clamp(0, 1)
-        return torch.where(apply, out, x)
+    @torch.no_grad()
+    def apply(self, images: torch.Tensor, params: AugmentParams) -> torch.Tensor:
+        n, _, height, width = images.shape
+        size, device = self.output_size, images.device
+        matrix, offset = colour_maps(params.brightness, params.contrast, params.saturation, params.hue)
+        # the crop: output pixel centre u in [-1, 1] -> input coordinate scale * u + shift
+        x1, y1, x2, y2 = params.boxes.unbind(1)
+        crop = torch.stack([torch.where(params.hflip, -1.0, 1.0) * (x2 - x1) / width, (x1 + x2) / width - 1,
+                            torch.where(params.vflip, -1.0, 1.0) * (y2 - y1) / height, (y1 + y2) / height - 1], 1)
+        # normalization folded in: ((M x / 255 + offset * luma) - mean) / std, pixel values 0..255
+        mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1)
+        crop, matrix, bias_per_luma, shift, high, gray = _send(
+            [crop, matrix / (255 * std), offset.view(n, 1, 1) / (255 * std), -mean / std, (1 - mean) / std,
+             _GRAY.view(1, 3, 1)], device)
+
+        u = (torch.arange(size, device=device) + 0.5) * (2 / size) - 1
+        gx = crop[:, 0:1] * u + crop[:, 1:2]
+        gy = crop[:, 2:3] * u + crop[:, 3:4]
+        grid = torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), dim=-1)
+        x = images.to(torch.float32, memory_format=torch.contiguous_format)  # one pass from channels-last uint8
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False).flatten(2)
+        luma = x.mean(2, keepdim=True).transpose(1, 2) @ gray  # (n, 1, 1): each image's mean luma
+        x = torch.baddbmm(bias_per_luma * luma + shift, matrix, x).clamp_(shift, high)
+        return x.view(n, 3, size, size)
 
 
 class PerImageAugment(nn.Module):
+
     """The same augmentations as one ``torchvision.transforms.v2`` pipeline per image: the
     reference implementation, and the slow path (``augment.backend: v2``)."""
 
@@ -132,8 +185,10 @@ class BatchEval(nn.Module):
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.float().div_(255)
+        x = images.to(torch.float32, memory_format=torch.contiguous_format)
         if x.shape[-2:] != (self.output_size, self.output_size):
             x = nn.functional.interpolate(x, size=(self.output_size, self.output_size), mode="bilinear",
                                           antialias=True, align_corners=False)
-        return _normalize(x)
+        std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        scale, shift = _send([1 / (255 * std), -torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) / std], x.device)
+        return x.mul_(scale).add_(shift)  # (x / 255 - mean) / std

@@ -129,10 +129,10 @@ def pretrain_dino(backbone: nn.Module, data_dir: str | Path, run_dir: str | Path
         state = saved["state"]
         log.info("resumed from %s at epoch %d", checkpoint, state["epoch"])
 
+    loader = store_loader(dataset, cfg["batch_size"], shuffle=True, drop_last=True, num_workers=cfg["num_workers"])
     while state["epoch"] < cfg["epochs"]:
         epoch, started = state["epoch"], time.perf_counter()
-        loader = store_loader(dataset, cfg["batch_size"], shuffle=True, drop_last=True,
-                              generator=epoch_generator(seed, epoch), num_workers=cfg["num_workers"])
+        loader.sampler.generator = epoch_generator(seed, epoch)
         student.train()
         teacher.train()
         losses, first_iteration = [], state["iteration"]

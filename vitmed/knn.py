@@ -51,9 +51,9 @@ def extract_features(model: torch.nn.Module, loader, transform) -> tuple[torch.T
     device = next(model.parameters()).device
     features, labels = [], []
     for images, y in loader:
-        features.append(embed(model, transform(images.to(device))).float().cpu())
+        features.append(embed(model, transform(images.to(device, non_blocking=True))).float())
         labels.append(torch.as_tensor(y))
-    return torch.cat(features), torch.cat(labels)
+    return torch.cat(features).cpu(), torch.cat(labels)  # one read back, not one wait per batch
 
 
 def knn_evaluate(model: torch.nn.Module, data_dir, *, k: int, temperature: float, input_size: int,

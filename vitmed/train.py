@@ -95,10 +95,10 @@ def predict(model: nn.Module, loader, transform: nn.Module, task: str,
     scores, labels = [], []
     for images, y in loader:
         with speedups.autocast(device):
-            logits = model(speedups.inputs(transform(images.to(device))))
-        scores.append(to_scores(logits.float(), task).cpu())
+            logits = model(speedups.inputs(transform(images.to(device, non_blocking=True))))
+        scores.append(to_scores(logits.float(), task))  # stays on the device: no wait per batch
         labels.append(y)
-    return torch.cat(scores).numpy(), torch.cat(labels).numpy()
+    return torch.cat(scores).cpu().numpy(), torch.cat(labels).numpy()
 
 
 def train_epoch(model: nn.Module, batches, augment: nn.Module, criterion: nn.Module,
@@ -160,11 +160,11 @@ def finetune(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, see
         state = saved["state"]
         log.info("resumed from %s at epoch %d", checkpoint, state["epoch"])
 
+    loader = store_loader(train_set, hp["batch_size"], shuffle=True, drop_last=True, num_workers=hp["num_workers"])
     while state["epoch"] < hp["max_epochs"] and not schedule.finished:
         epoch = state["epoch"]
         started = time.perf_counter()
-        loader = store_loader(train_set, hp["batch_size"], shuffle=True, drop_last=True,
-                              generator=epoch_generator(seed, epoch), num_workers=hp["num_workers"])
+        loader.sampler.generator = epoch_generator(seed, epoch)
         batches = tqdm(loader, desc=f"epoch {epoch}", leave=False, mininterval=2)
         losses = train_epoch(forward, batches, augment, criterion, opt,
                              lambda: schedule.lr(state["iteration"]), state, speedups)

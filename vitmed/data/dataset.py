@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler
 
 from vitmed.data.store import load_split
 
@@ -28,19 +28,38 @@ class StoreDataset(Dataset):
         """One image (3, H, W) and its label for an int; a batch (B, 3, H, W) and labels for a
         list of ints."""
         batch = not np.isscalar(i)
-        images = torch.from_numpy(np.ascontiguousarray(self.images[self.rows[np.asarray(i)]]))
+        # a batch is already a fresh array; a single row is a read-only view of the memmap
+        images = torch.from_numpy(np.require(self.images[self.rows[np.asarray(i)]], requirements=["C", "W"]))
         images = images.permute(0, 3, 1, 2) if batch else images.permute(2, 0, 1)
         if images.shape[-3] == 1:
             images = images.expand(*images.shape[:-3], 3, -1, -1)
         return images, torch.as_tensor(self.labels[i])
 
 
+class StoreBatches(Sampler[list[int]]):
+    """Batches of dataset indices, in ``RandomSampler``'s order for ``generator`` when shuffled.
+    Assigning a new ``generator`` reshuffles the next pass, so one loader, and its worker
+    processes, serves every epoch."""
+
+    def __init__(self, size: int, batch_size: int, *, shuffle: bool, drop_last: bool,
+                 generator: torch.Generator | None = None):
+        self.size, self.batch_size, self.shuffle, self.drop_last = size, batch_size, shuffle, drop_last
+        self.generator = generator
+
+    def __iter__(self):
+        order = RandomSampler(range(self.size), generator=self.generator) if self.shuffle else range(self.size)
+        return iter(BatchSampler(order, self.batch_size, self.drop_last))
+
+    def __len__(self) -> int:
+        return len(BatchSampler(range(self.size), self.batch_size, self.drop_last))
+
+
 def store_loader(dataset: StoreDataset, batch_size: int, *, shuffle: bool = False, drop_last: bool = False,
                  generator: torch.Generator | None = None, num_workers: int = 0) -> DataLoader:
-    """Batches of (uint8 images, labels) in the order ``DataLoader(shuffle=...)`` would give for
-    the same ``generator``, each read with one indexing of the store."""
-    sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+    """Batches of (uint8 images, labels) in ``StoreBatches`` order, each read with one indexing
+    of the store. Worker processes persist
+    across epochs: set ``loader.sampler.generator`` for the next epoch's order."""
+    batches = StoreBatches(len(dataset), batch_size, shuffle=shuffle, drop_last=drop_last, generator=generator)
     # pinned batches let the copy to the GPU overlap compute (non_blocking=True)
-    return DataLoader(dataset, sampler=BatchSampler(sampler, batch_size, drop_last), batch_size=None,
-                      num_workers=num_workers, persistent_workers=num_workers > 0,
-                      pin_memory=torch.cuda.is_available())
+    return DataLoader(dataset, sampler=batches, batch_size=None, num_workers=num_workers,
+                      persistent_workers=num_workers > 0, pin_memory=torch.cuda.is_available())
