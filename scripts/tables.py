@@ -1,4 +1,5 @@
-"""Rule tables: Table 1 (fine-tuning) and Table 3 (k-NN) as CSV, Markdown and LaTeX."""
+"""Rule tables: Table 1 (fine-tuning), Table 3 (k-NN) and the linear probe as CSV, Markdown
+and LaTeX."""
 from vitmed.warm import handoff
 
 handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-imported interpreter
@@ -13,8 +14,10 @@ log = setup_job(snakemake.log[0], threads=0)
 params = snakemake.params
 runs = pd.read_parquet(snakemake.input[0])
 titles = {"table1": ("finetune", "Table 1: fine-tuning, median ± std over seeds"),
-          "table3": ("knn", "Table 3: k-NN evaluation of the initialized encoders, median ± std over seeds")}
-for name, (protocol, title) in titles.items():
+          "table3": ("knn", "Table 3: k-NN evaluation of the initialized encoders, median ± std over seeds"),
+          "linear_probe": ("linear", "Linear probe of the initialized (frozen) encoders, median ± std over seeds")}
+for name in params.tables:
+    protocol, title = titles[name]
     table = ordered(summarize(runs, protocol), params.inits, params.models, list(params.datasets))
     missing = table["median"].isna().sum()
     if missing:

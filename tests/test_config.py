@@ -18,7 +18,7 @@ def test_dry_run_of_paper_config_lists_the_whole_study(tmp_path):
     ablation_only = [m for m in config["ablations"]["models"] if m not in config["models"]]
     assert counts["finetune"] == (n_cells + 5 * len(ablation_only)) * len(config["seeds"]) == (5 * 4 * 3 + 5 * 5) * 5
     assert counts["capacity"] == counts["patch_size"] == counts["published_comparison"] == 1
-    assert counts["knn"] == counts["analyze"] == len(config["datasets"])
+    assert counts["knn"] == counts["linear_probe"] == counts["analyze"] == len(config["datasets"])
     assert counts["pretrain_dino"] == 5 * 4
     assert counts["prepare"] == 5 and counts["tables"] == 1 and counts["figure1"] == 1
 

@@ -29,9 +29,9 @@ def test_synthetic_study_end_to_end(tmp_path):
     study = tmp_path / "results" / "tiny"
 
     runs = pd.read_parquet(study / "runs.parquet")
-    assert set(runs["protocol"]) == {"finetune", "knn"}
+    assert set(runs["protocol"]) == {"finetune", "knn", "linear"}
     ablation_only = 3 * 2  # ResNet-toy-L, ViT-toy-L, ViT-toy-p4 fine-tuned from imagenet on SynSkin x seeds
-    assert len(runs) == 2 * 2 * 3 * 2 * 2 + ablation_only  # datasets x models x inits x seeds x protocols
+    assert len(runs) == 2 * 2 * 3 * 2 * 3 + ablation_only  # datasets x models x inits x seeds x protocols
     assert (runs["n_parameters"] > 100_000).all()
     assert runs["value"].map(math.isfinite).all()
     imagenet = runs[runs["init"] == "imagenet"]
@@ -40,7 +40,7 @@ def test_synthetic_study_end_to_end(tmp_path):
     dino_log = pd.read_csv(study / "dino" / "SynSkin" / "ViT-toy" / "log.csv")
     assert len(dino_log) == 2 and {"loss", "lr", "weight_decay", "momentum", "teacher_temp"} <= set(dino_log.columns)
 
-    for table, protocol in [("table1", "finetune"), ("table3", "knn")]:
+    for table, protocol in [("table1", "finetune"), ("table3", "knn"), ("linear_probe", "linear")]:
         cells = pd.read_csv(study / "tables" / f"{table}.csv")
         assert len(cells) == len(config["inits"]) * len(config["models"]) * len(config["datasets"])
         assert cells["median"].map(math.isfinite).all() and cells["std"].map(math.isfinite).all()
@@ -54,9 +54,11 @@ def test_synthetic_study_end_to_end(tmp_path):
         assert "ImageNet (supervised) + self-supervised with DINO [file:teacher.pt]" in markdown
         assert r"\begin{tabular}" in (study / "tables" / f"{table}.tex").read_text()
 
-    # k-NN of a pretrained encoder is one number for every seed
-    knn = runs[(runs["protocol"] == "knn") & (runs["init"] == "imagenet")]
-    assert (knn.groupby(["dataset", "model"])["value"].nunique() == 1).all()
+    # k-NN and linear probe of a pretrained encoder are one number for every seed
+    frozen = runs[runs["protocol"].isin(["knn", "linear"]) & (runs["init"] == "imagenet")]
+    assert (frozen.groupby(["dataset", "model", "protocol"])["value"].nunique() == 1).all()
+    probes = json.loads((study / "linear" / "SynChest" / "metrics.json").read_text())
+    assert {row["l2"] for row in probes} <= set(config["linear_probe"]["l2"]) and len(probes) == 2 * 3 * 2
 
     # the ablations: two sizes per family (Table 4, Figure 3), two patch sizes (Table 5)
     table4 = pd.read_csv(study / "tables" / "table4.csv")
@@ -81,7 +83,7 @@ def test_synthetic_study_end_to_end(tmp_path):
     assert saliency["grad_cam"].shape == (2, 32, 32) and saliency["attention"].shape[:1] == (2,)
     assert saliency["kept"].any() and not saliency["kept"].all()
     welch = pd.read_csv(study / "tables" / "welch.csv")
-    assert len(welch) == 2 * 3 * 2 and set(welch["protocol"]) == {"finetune", "knn"}  # datasets inits protocols
+    assert len(welch) == 2 * 3 * 3 and set(welch["protocol"]) == {"finetune", "knn", "linear"}  # datasets inits protocols
     across = pd.read_parquet(study / "analysis" / "cka_models.parquet")
     assert len(across) == len(config["datasets"]) * len(config["inits"]) * 2 * 2 * 2  # dataset init stage a b
     same = across[across["model_a"] == across["model_b"]]

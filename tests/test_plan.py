@@ -27,7 +27,11 @@ def test_gpu_hours_are_images_over_throughput():
     assert hours["finetune"] == pytest.approx(4 * 10 * (800 / 100 + 100 / 1000) / 3600)
     # k-NN: 2 random seeds + 1 pretrained encoder, each embedding all 1000 images at 1000/s
     assert hours["knn"] == pytest.approx(3 * 1000 / 1000 / 3600)
+    assert hours["linear_probe"] == pytest.approx(hours["knn"])  # the same feature extraction
     assert "pretrain_dino" not in hours.index
+    config["linear_probe"] = {"enabled": False}
+    assert "linear_probe" not in plan.gpu_hours(config, speed)["stage"].values
+    del config["linear_probe"]
 
     config["inits"].append("dino")
     dino = plan.gpu_hours(config, speed).set_index("stage")["gpu_hours"]["pretrain_dino"]

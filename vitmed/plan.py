@@ -26,7 +26,7 @@ from vitmed.data.synthetic import SOURCE_SPLIT
 from vitmed.throughput import with_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
-TRAINING_STAGES = ("pretrain_source", "pretrain_dino", "finetune", "knn", "analyze")
+TRAINING_STAGES = ("pretrain_source", "pretrain_dino", "finetune", "knn", "linear_probe", "analyze")
 
 
 def job_counts(dry_run_output: str) -> dict[str, int]:
@@ -87,7 +87,10 @@ def gpu_hours(config: dict, throughput: pd.DataFrame) -> pd.DataFrame:
             seconds = {"finetune": len(inits) * len(config["seeds"]) * epoch
                        * (train / fit + n * cfg["split"]["val"] / infer)}
             if model in config["models"]:
-                seconds["knn"] = (len(config["seeds"]) + len(config["inits"]) - 1) * (train + split) / infer
+                encoders = len(config["seeds"]) + len(config["inits"]) - 1  # a pretrained one once for all seeds
+                seconds["knn"] = encoders * (train + split) / infer
+                if config.get("linear_probe", {}).get("enabled", True):  # feature extraction; the fits are small
+                    seconds["linear_probe"] = encoders * (train + split) / infer
                 if "dino" in config["inits"]:
                     seconds["pretrain_dino"] = dino["epochs"] * train * crop_cost / fit
             rows += [{"stage": stage, "dataset": dataset, "model": model, "gpu_hours": s / 3600}

@@ -13,7 +13,7 @@ from vitmed.io import atomic_path  # noqa: E402
 from vitmed.metrics import METRIC_LABELS  # noqa: E402
 from vitmed.report.tables import summarize  # noqa: E402
 
-PROTOCOL_LABELS = {"finetune": "Fine-tuning", "knn": "k-NN"}
+PROTOCOL_LABELS = {"finetune": "Fine-tuning", "knn": "k-NN", "linear": "Linear probe"}
 
 
 def save_figure(fig: plt.Figure, paths: dict[str, str]) -> None:
@@ -24,11 +24,12 @@ def save_figure(fig: plt.Figure, paths: dict[str, str]) -> None:
 
 
 def figure1(runs: pd.DataFrame, datasets: list[str], models: list[str], inits: list[str]) -> plt.Figure:
-    summary = pd.concat([summarize(runs[runs["model"].isin(models)], p).assign(protocol=p) for p in PROTOCOL_LABELS])
+    protocols = [p for p in PROTOCOL_LABELS if p in set(runs["protocol"])]  # one row each
+    summary = pd.concat([summarize(runs[runs["model"].isin(models)], p).assign(protocol=p) for p in protocols])
     sns.set_theme(style="whitegrid", context="paper")
-    fig, axes = plt.subplots(len(PROTOCOL_LABELS), len(datasets), squeeze=False,
-                             figsize=(2.6 * len(datasets), 2.4 * len(PROTOCOL_LABELS)), sharey="col")
-    for row, protocol in enumerate(PROTOCOL_LABELS):
+    fig, axes = plt.subplots(len(protocols), len(datasets), squeeze=False,
+                             figsize=(2.6 * len(datasets), 2.4 * len(protocols)), sharey="col")
+    for row, protocol in enumerate(protocols):
         for col, dataset in enumerate(datasets):
             ax = axes[row, col]
             cells = summary[(summary["protocol"] == protocol) & (summary["dataset"] == dataset)]

@@ -40,6 +40,9 @@ for key, allowed in (("cnn", MODELS), ("vit", MODELS), ("init", INITS)):
     if key in SALIENCY and SALIENCY[key] not in allowed:
         raise ValueError(f"analysis.saliency.{key}: {SALIENCY[key]!r} is not one of the study's {allowed}")
 SALIENCY_ON = "cnn" in SALIENCY and "vit" in SALIENCY
+# Frozen-encoder protocols besides fine-tuning, each with its per-dataset job and table.
+LINEAR_ON = config["linear_probe"]["enabled"]
+RESULT_TABLES = {"table1": "Table 1", "table3": "Table 3", **({"linear_probe": "Linear probe"} if LINEAR_ON else {})}
 # Figure 5 measures the attention of ViTs the study fine-tunes.
 ATTENTION_MODELS = config["analysis"]["attention_models"]
 for name in ATTENTION_MODELS:

@@ -1,20 +1,28 @@
-# k-NN evaluation of the *initialized* encoders (before fine-tuning). One job per dataset
-# scores every model, init and seed: these evaluations are cheap next to a job's start-up.
+# k-NN and linear-probe evaluations of the *initialized* encoders (before fine-tuning). One job
+# per dataset scores every model, init and seed: these evaluations are cheap next to a job's
+# start-up.
+
+FROZEN_INPUT = {
+    "meta": f"{RESULTS}/data/{{dataset}}/meta.json",
+    "weights": lambda wc: [w for model in MODELS for init in INITS for w in init_weights(wc.dataset, model, init)],
+}
+FROZEN_PARAMS = {
+    "models": config["models"],
+    "weights": lambda wc: {model: {init: weights_source(wc.dataset, model, init) for init in INITS}
+                           for model in MODELS},
+    "seeds": SEEDS,
+    "input_size": config["input_size"],
+}
 
 
 rule knn:
     input:
-        meta=f"{RESULTS}/data/{{dataset}}/meta.json",
-        weights=lambda wc: [w for model in MODELS for init in INITS for w in init_weights(wc.dataset, model, init)],
+        **FROZEN_INPUT,
     output:
         f"{RESULTS}/knn/{{dataset}}/metrics.json",
     params:
-        models=config["models"],
-        weights=lambda wc: {model: {init: weights_source(wc.dataset, model, init) for init in INITS}
-                            for model in MODELS},
-        seeds=SEEDS,
+        **FROZEN_PARAMS,
         knn=config["knn"],
-        input_size=config["input_size"],
     threads: 1
     log:
         f"{LOGS}/knn/{{dataset}}.log",
@@ -24,3 +32,23 @@ rule knn:
         "../../envs/vitmed.yaml"
     script:
         "../../scripts/knn.py"
+
+
+rule linear_probe:
+    """A logistic-regression head on the frozen features (the foundation-model study's linear heads)."""
+    input:
+        **FROZEN_INPUT,
+    output:
+        f"{RESULTS}/linear/{{dataset}}/metrics.json",
+    params:
+        **FROZEN_PARAMS,
+        linear_probe=config["linear_probe"],
+    threads: 1
+    log:
+        f"{LOGS}/linear/{{dataset}}.log",
+    benchmark:
+        f"{BENCH}/linear/{{dataset}}.tsv"
+    conda:
+        "../../envs/vitmed.yaml"
+    script:
+        "../../scripts/linear_probe.py"

@@ -7,6 +7,7 @@ rule aggregate:
         finetune=sorted(set(finetune_metrics(DATASETS, MODELS, INITS) +  # ablations share some runs
                             finetune_metrics(ABLATION_DATASETS, ABLATION_MODELS, [ABLATIONS["init"]]))),
         knn=expand(f"{RESULTS}/knn/{{dataset}}/metrics.json", dataset=DATASETS),
+        linear=expand(f"{RESULTS}/linear/{{dataset}}/metrics.json", dataset=DATASETS) if LINEAR_ON else [],
     output:
         f"{RESULTS}/runs.parquet",
     localrule: True
@@ -19,19 +20,20 @@ rule aggregate:
 
 
 rule tables:
-    """Table 1 (fine-tuning) and Table 3 (k-NN): median +- std over seeds."""
+    """Table 1 (fine-tuning), Table 3 (k-NN), the linear probe: median +- std over seeds."""
     input:
         f"{RESULTS}/runs.parquet",
     output:
         **{f"{table}_{ext}": report(f"{RESULTS}/tables/{table}.{ext}", category=category,
                                     caption=f"../report/{table}.rst")
-           for table, category in [("table1", "Table 1"), ("table3", "Table 3")]
+           for table, category in RESULT_TABLES.items()
            for ext in ["csv", "md", "tex"]},
     params:
         datasets={name: config["datasets"][name]["metric"] for name in DATASETS},
         models=MODELS,
         inits=INITS,
         study=config["study"],
+        tables=list(RESULT_TABLES),
     localrule: True
     log:
         f"{LOGS}/tables.log",
@@ -42,7 +44,7 @@ rule tables:
 
 
 rule figure1:
-    """Figure 1: fine-tuning vs k-NN per dataset, model and init (median, error bar = std)."""
+    """Figure 1: fine-tuning vs k-NN (and linear probe) per dataset, model and init (median, error bar = std)."""
     input:
         f"{RESULTS}/runs.parquet",
     output:
