@@ -29,7 +29,7 @@ include: "workflow/rules/plan.smk"
 
 rule all:
     input:
-        expand(f"{RESULTS}/tables/{{table}}.{{ext}}", table=["table1", "table3"], ext=["csv", "md", "tex"]),
+        expand(f"{RESULTS}/tables/{{table}}.{{ext}}", table=list(RESULT_TABLES), ext=["csv", "md", "tex"]),
         expand(f"{RESULTS}/tables/welch.{{ext}}", ext=["csv", "md"]),
         expand(f"{RESULTS}/tables/published_comparison.{{ext}}", ext=["csv", "md"]) if config["published_comparison"] else [],
         expand(f"{RESULTS}/figures/{{figure}}.{{ext}}", figure=["figure1", "cka", "cka_models"], ext=["png", "pdf"]),
@@ -38,4 +38,5 @@ rule all:
         expand(f"{RESULTS}/tables/table4.{{ext}}", ext=["csv", "md", "tex"]) if CAPACITY_ON else [],
         expand(f"{RESULTS}/figures/figure3.{{ext}}", ext=["png", "pdf"]) if CAPACITY_ON else [],
         expand(f"{RESULTS}/tables/table5.{{ext}}", ext=["csv", "md", "tex"]) if PATCH_SIZES else [],
+        expand(f"{RESULTS}/tables/self_attention.{{ext}}", ext=["csv", "md", "tex"]) if SELF_ATTENTION else [],
     default_target: True

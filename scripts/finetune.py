@@ -9,7 +9,7 @@ import torch
 
 from vitmed.data.store import load_meta
 from vitmed.io import write_json
-from vitmed.models import count_parameters, create_model, describe_weights
+from vitmed.models import build_model, count_parameters, describe_weights
 from vitmed.runtime import setup_job
 from vitmed.train import finetune
 
@@ -19,7 +19,7 @@ seed, hp, model_cfg = int(wc.seed), params.hp, params.model
 data_dir = Path(snakemake.input.meta).parent
 meta = load_meta(data_dir)
 torch.manual_seed(seed)  # the random init (and the new classifier head) depends on the seed
-model = create_model(model_cfg["timm_name"], len(meta["classes"]), params.weights, model_cfg["kwargs"])
+model = build_model(model_cfg, len(meta["classes"]), params.weights)
 pretrained = params.weights is not None
 random_vit = not pretrained and model_cfg["family"] == "vit"
 result = finetune(model, data_dir, Path(snakemake.output.metrics).parent, seed=seed,

@@ -6,14 +6,13 @@ handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-impor
 from pathlib import Path
 
 from vitmed.dino import pretrain_dino
-from vitmed.models import create_model
+from vitmed.models import build_model
 from vitmed.runtime import setup_job
 
 log = setup_job(snakemake.log[0], snakemake.threads)
 params = snakemake.params
 model_cfg, cfg = params.model, params.dino
-backbone = create_model(model_cfg["timm_name"], num_classes=0, weights=params.weights,
-                        model_kwargs=model_cfg["kwargs"])
+backbone = build_model(model_cfg, num_classes=0, weights=params.weights)
 # the run folder is the output folder: log.csv is written in place, checkpoint.pt beside it
 rows = pretrain_dino(backbone, Path(snakemake.input.meta).parent, Path(snakemake.output.log_csv).parent,
                      snakemake.output.weights, cfg, seed=cfg["seed"])

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from vitmed.io import atomic_path, write_json
-from vitmed.models import create_model
+from vitmed.models import build_model
 from vitmed.runtime import setup_job
 from vitmed.train import finetune
 
@@ -20,7 +20,7 @@ model_cfg = snakemake.params.model
 hp = dict(snakemake.params.finetune, max_epochs=source["epochs"], warmup_iters=source["warmup_iters"],
           patience=source["epochs"])
 torch.manual_seed(0)
-model = create_model(model_cfg["timm_name"], num_classes=16, model_kwargs=model_cfg["kwargs"])
+model = build_model(model_cfg, num_classes=16)
 run_dir = Path(snakemake.output.weights).parent / "source_run"
 result = finetune(model, data_dir, run_dir, seed=0, lr=source["lr"], optimizer="adamw", hp=hp,
                   input_size=snakemake.params.input_size)

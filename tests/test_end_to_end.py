@@ -30,7 +30,7 @@ def test_synthetic_study_end_to_end(tmp_path):
 
     runs = pd.read_parquet(study / "runs.parquet")
     assert set(runs["protocol"]) == {"finetune", "knn", "linear"}
-    ablation_only = 3 * 2  # ResNet-toy-L, ViT-toy-L, ViT-toy-p4 fine-tuned from imagenet on SynSkin x seeds
+    ablation_only = 4 * 2  # ResNet-toy-L, ViT-toy-L, ViT-toy-p4, ResNet-toy-GA from imagenet on SynSkin x seeds
     assert len(runs) == 2 * 2 * 3 * 2 * 3 + ablation_only  # datasets x models x inits x seeds x protocols
     assert (runs["n_parameters"] > 100_000).all()
     assert runs["value"].map(math.isfinite).all()
@@ -66,6 +66,10 @@ def test_synthetic_study_end_to_end(tmp_path):
     assert table4["median"].map(math.isfinite).all() and (table4["n_seeds"] == 2).all()
     large = table4.set_index("model")["n_parameters"]
     assert large["ResNet-toy-L"] > large["ResNet-toy"] and large["ViT-toy-L"] > large["ViT-toy"]
+    attention = pd.read_csv(study / "tables" / "self_attention.csv").set_index("model")
+    assert list(attention.index) == ["ResNet-toy", "ResNet-toy-GA"] and (attention["n_seeds"] == 2).all()
+    assert attention.loc["ResNet-toy-GA", "parameter_change"] > 0 and math.isfinite(attention.loc["ResNet-toy-GA", "mean"])
+    assert "ResNet-toy-GA (vs ResNet-toy)" in (study / "tables" / "self_attention.md").read_text()
     table5 = (study / "tables" / "table5.md").read_text()
     assert "ViT-toy (8×8 patches)" in table5 and "ViT-toy-p4 (4×4 patches)" in table5
     for figure in ("figure1", "figure3", "figure5", "cka", "cka_models", "figure4"):

@@ -8,7 +8,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from vitmed.models import count_parameters, create_model, describe_weights
+from vitmed.models import build_model, count_parameters, describe_weights
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def evaluate_initialized(dataset: str, protocol: str, models: dict, weights: dic
             for seed in seeds:
                 if result is None or init_weights is None:
                     torch.manual_seed(seed)
-                    model = create_model(model_cfg["timm_name"], n_classes, init_weights, model_cfg["kwargs"])
+                    model = build_model(model_cfg, n_classes, init_weights)
                     result = evaluate(model)
                 rows.append(dict(result, dataset=dataset, model=model_name, init=init, seed=seed, protocol=protocol,
                                  weights=describe_weights(init_weights), n_parameters=count_parameters(model)))

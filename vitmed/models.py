@@ -14,6 +14,9 @@ import timm
 import torch
 from torch import nn
 
+from vitmed.self_attention import PREFIX as ATTENTION_PREFIX
+from vitmed.self_attention import insert_global_attention
+
 HUB = "timm-hub"
 
 
@@ -31,18 +34,32 @@ def load_backbone_weights(model: nn.Module, path: str | Path) -> None:
     state = {k: v for k, v in state.items() if not k.startswith(prefixes)}
     result = model.load_state_dict(state, strict=False)
     missing = [k for k in result.missing_keys if not k.startswith(prefixes)]
+    if not any(k.startswith(f"{ATTENTION_PREFIX}.") for k in state):
+        # the base CNN's weights: self-attention blocks keep their identity initialization
+        missing = [k for k in missing if not k.startswith(f"{ATTENTION_PREFIX}.")]
     if missing or result.unexpected_keys:
         raise ValueError(f"weights file {path} does not fit {model.pretrained_cfg.get('architecture')}: "
                          f"missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}")
 
 
 def create_model(timm_name: str, num_classes: int, weights: str | None = None,
-                 model_kwargs: dict | None = None) -> nn.Module:
+                 model_kwargs: dict | None = None, global_attention_after: list[str] = ()) -> nn.Module:
+    """A timm model, with GA blocks after the named stages (``vitmed.self_attention``). A
+    weights file may hold the blocks (a run of this pipeline) or not (the base CNN's weights:
+    the blocks stay the identity, as on top of hub weights)."""
     kwargs = dict(model_kwargs or {})
     model = timm.create_model(timm_name, pretrained=weights == HUB, num_classes=num_classes, **kwargs)
+    if global_attention_after:
+        insert_global_attention(model, list(global_attention_after))
     if weights not in (None, HUB):
         load_backbone_weights(model, weights)
     return model
+
+
+def build_model(model_config: dict, num_classes: int, weights: str | None = None) -> nn.Module:
+    """``create_model`` from a study's ``models.<name>`` entry."""
+    return create_model(model_config["timm_name"], num_classes, weights, model_config.get("kwargs"),
+                        model_config.get("self_attention", {}).get("global_after", ()))
 
 
 def describe_weights(weights: str | None) -> str:

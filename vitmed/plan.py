@@ -59,9 +59,12 @@ def gpu_hours(config: dict, throughput: pd.DataFrame) -> pd.DataFrame:
     train_images_per_s, infer_images_per_s."""
     speed = throughput.set_index("model")
     ablations = config.get("ablations", {})
+    self_attention = ablations.get("self_attention", {})
+    variants = [v for names in self_attention.values() for v in names]  # start from their CNN's weights
     ablation_models = list(dict.fromkeys([*ablations.get("capacity", {}).get("cnn", []),
                                           *ablations.get("capacity", {}).get("vit", []),
-                                          *ablations.get("patch_size", {}).values()]))
+                                          *ablations.get("patch_size", {}).values(),
+                                          *self_attention, *variants]))
     missing = sorted(set(config["models"]).union(ablation_models) - set(speed.index))
     if missing:
         raise ValueError(f"no throughput for model(s) {missing}: run `snakemake throughput` on the target GPU "
@@ -100,7 +103,7 @@ def gpu_hours(config: dict, throughput: pd.DataFrame) -> pd.DataFrame:
                   *(ablation_models if ablations.get("init", "imagenet") == "imagenet" else [])]
     if config["imagenet"]["source"] == "synthetic":
         source = config["imagenet"]["synthetic_source"]
-        for model in dict.fromkeys(pretrained):
+        for model in dict.fromkeys(m for m in pretrained if m not in variants):
             fit, infer = speed.loc[model, "train_images_per_s"], speed.loc[model, "infer_images_per_s"]
             seconds = source["epochs"] * source["n_images"] * (SOURCE_SPLIT["train"] / fit + SOURCE_SPLIT["val"] / infer)
             rows.append({"stage": "pretrain_source", "dataset": "source-imagenet", "model": model,

@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from vitmed.devices import select_device
-from vitmed.models import create_model
+from vitmed.models import build_model
 
 
 def images_per_second(step, batch: int, device: torch.device, repeats: int) -> float:
@@ -25,7 +25,7 @@ def images_per_second(step, batch: int, device: torch.device, repeats: int) -> f
 
 
 def measure_model(model_cfg: dict, input_size: int, device: torch.device, batch: int, repeats: int) -> dict:
-    model = create_model(model_cfg["timm_name"], 10, None, model_cfg["kwargs"]).to(device)
+    model = build_model(model_cfg, 10).to(device)
     images = torch.randn(batch, 3, input_size, input_size, device=device)
     labels = torch.randint(0, 10, (batch,), device=device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)

@@ -1,13 +1,18 @@
-"""The paper's ablations as tables: model capacity (Table 4, Figure 3) and patch size (Table 5).
+"""The paper's ablations as tables: model capacity (Table 4, Figure 3) and patch size (Table 5),
+and the self-attention comparison of "When Medical Imaging Met Self-Attention" (its Table 2).
 
-Both are the fine-tuning runs of one init, summarized like Table 1 (median ± std over seeds);
-Table 4 adds each model's family, rank within it and parameter count, Table 5 the patch size.
+All are the fine-tuning runs of one init. Tables 4 and 5 are summarized like Table 1 (median ±
+std over seeds); Table 4 adds each model's family, rank within it and parameter count, Table 5
+the patch size. The self-attention table follows its own paper: mean ± std over seeds and
+Welch's t-test of each variant against its base CNN.
 """
 from __future__ import annotations
 
 import pandas as pd
+from scipy import stats
 
-from vitmed.report.tables import ordered, summarize
+from vitmed.metrics import METRIC_LABELS
+from vitmed.report.tables import _tex_escape, ordered, summarize
 
 
 def _cells(runs: pd.DataFrame, init: str, models: list[str], datasets: list[str]) -> pd.DataFrame:
@@ -43,3 +48,75 @@ def weights_notes(model_configs: dict[str, dict], models: list[str]) -> list[str
     """'<model>: <note>' for each model whose init uses stand-in weights (config weights_note)."""
     return [f"{name}: {model_configs[name]['weights_note']}" for name in models
             if model_configs[name].get("weights_note")]
+
+
+SIGNIFICANCE = 0.05
+
+
+def self_attention_table(runs: pd.DataFrame, variants: dict[str, list[str]], init: str,
+                         datasets: list[str]) -> pd.DataFrame:
+    """One row per (model, dataset): mean, std (ddof 1), seeds, parameters and their change from
+    the base CNN; for a variant, Welch's t and two-sided p against the base's seeds."""
+    finetuned = runs[(runs["protocol"] == "finetune") & (runs["init"] == init)]
+    rows = []
+    for base, names in variants.items():
+        for dataset in datasets:
+            cell = finetuned[finetuned["dataset"] == dataset]
+            base_values = cell.loc[cell["model"] == base, "value"].to_numpy()
+            base_parameters = cell.loc[cell["model"] == base, "n_parameters"]
+            for model in [base, *names]:
+                runs_of = cell[cell["model"] == model]
+                values = runs_of["value"].to_numpy()
+                if len(values) == 0 or len(base_values) == 0:
+                    raise ValueError(f"self-attention table: no {init} fine-tuning of {model if len(values) == 0 else base}"
+                                     f" on {dataset} in runs.parquet")
+                t = p = float("nan")
+                if model != base and len(values) > 1 and len(base_values) > 1 and (values.std() or base_values.std()):
+                    t, p = (float(x) for x in stats.ttest_ind(values, base_values, equal_var=False))
+                parameters = int(runs_of["n_parameters"].iloc[0])
+                rows.append({"base": base, "model": model, "dataset": dataset, "metric": runs_of["metric"].iloc[0],
+                             "mean": values.mean(), "std": values.std(ddof=1) if len(values) > 1 else 0.0,
+                             "n_seeds": len(values), "n_parameters": parameters,
+                             "parameter_change": parameters / int(base_parameters.iloc[0]) - 1,
+                             "t": t, "p_value": p, "significant": bool(p < SIGNIFICANCE)})
+    return pd.DataFrame(rows)
+
+
+def _self_attention_rows(table: pd.DataFrame, datasets: list[str], cell) -> list[list[str]]:
+    """Rows of text, each entry through ``cell(text, bold)`` (the output format's escaping)."""
+    rows = []
+    for (base, model), cells in table.groupby(["base", "model"], sort=False):
+        cells = cells.set_index("dataset").reindex(datasets)
+        first = cells.iloc[0]
+        label = model if model == base else f"{model} (vs {base})"
+        parameters = f"{first['n_parameters'] / 1e6:.2f}M ({first['parameter_change']:+.2%})"
+        rows.append([cell(label, False), cell(parameters, False),
+                     *[cell(f"{c['mean']:.3f} ± {c['std']:.3f}", c["significant"]) for _, c in cells.iterrows()]])
+    return rows
+
+
+def self_attention_markdown(table: pd.DataFrame, metrics: dict[str, str], title: str) -> str:
+    datasets = list(metrics)
+    header = ["Model", "Parameters"] + [f"{d}, {METRIC_LABELS[metrics[d]]} ↑" for d in datasets]
+    lines = [f"**{title}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = _self_attention_rows(table, datasets, lambda text, bold: f"**{text}**" if bold else text)
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines + ["", f"*Bold: different from the base CNN, Welch's t-test p < {SIGNIFICANCE}.*"]) + "\n"
+
+
+def _tex_cell(text: str, bold: bool) -> str:
+    text = _tex_escape(text).replace("±", r"$\pm$")
+    return rf"\textbf{{{text}}}" if bold else text
+
+
+def self_attention_latex(table: pd.DataFrame, metrics: dict[str, str], caption: str) -> str:
+    datasets = list(metrics)
+    kappa = r"$\kappa$"
+    header = ["Model", "Parameters"] + [f"{_tex_escape(d)}, {METRIC_LABELS[metrics[d]].replace('κ', kappa)}"
+                                        for d in datasets]
+    lines = [r"\begin{table}[t]", r"\centering", r"\begin{tabular}{ll" + "c" * len(datasets) + "}",
+             r"\toprule", " & ".join(header) + r" \\", r"\midrule"]
+    lines += [" & ".join(row) + r" \\" for row in _self_attention_rows(table, datasets, _tex_cell)]
+    caption = f"{caption} Bold: different from the base CNN, Welch's t-test p < {SIGNIFICANCE}."
+    lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{_tex_escape(caption)}}}", r"\end{table}"]
+    return "\n".join(lines) + "\n"

@@ -15,11 +15,16 @@ MODEL_CONFIGS = {**config["models"], **ABLATIONS["models"]}
 CAPACITY = {family: ABLATIONS["capacity"].get(family, []) for family in ("cnn", "vit")}
 CAPACITY_ON = bool(CAPACITY["cnn"] or CAPACITY["vit"])
 PATCH_SIZES = {int(size): name for size, name in ABLATIONS["patch_size"].items()}
-ABLATION_MODELS = list(dict.fromkeys(CAPACITY["cnn"] + CAPACITY["vit"] + list(PATCH_SIZES.values())))
+SELF_ATTENTION = ABLATIONS["self_attention"]  # CNN -> its variants with self-attention blocks
+SELF_ATTENTION_MODELS = [m for base, variants in SELF_ATTENTION.items() for m in [base, *variants]]
+BASE_CNN = {variant: base for base, variants in SELF_ATTENTION.items() for variant in variants}
+ABLATION_MODELS = list(dict.fromkeys(CAPACITY["cnn"] + CAPACITY["vit"] + list(PATCH_SIZES.values())
+                                     + SELF_ATTENTION_MODELS))
 ABLATION_DATASETS = DATASETS if ABLATIONS["datasets"] is None else ABLATIONS["datasets"]
 for key, names, allowed in (("ablations.capacity.cnn", CAPACITY["cnn"], MODEL_CONFIGS),
                             ("ablations.capacity.vit", CAPACITY["vit"], MODEL_CONFIGS),
                             ("ablations.patch_size", PATCH_SIZES.values(), MODEL_CONFIGS),
+                            ("ablations.self_attention", SELF_ATTENTION_MODELS, MODEL_CONFIGS),
                             ("ablations.datasets", ABLATION_DATASETS, DATASETS)):
     for name in names:
         if name not in allowed:
@@ -29,6 +34,13 @@ for family in ("cnn", "vit"):
     for name in CAPACITY[family]:
         if MODEL_CONFIGS[name]["family"] != family:
             raise ValueError(f"ablations.capacity.{family}: {name!r} is a {MODEL_CONFIGS[name]['family']}")
+for base, variants in SELF_ATTENTION.items():
+    for name in [base, *variants]:
+        if MODEL_CONFIGS[name]["family"] != "cnn":
+            raise ValueError(f"ablations.self_attention: {name!r} is a {MODEL_CONFIGS[name]['family']}, not a CNN")
+    for name in variants:
+        if not MODEL_CONFIGS[name]["self_attention"]["global_after"]:
+            raise ValueError(f"ablations.self_attention.{base}: {name!r} has no self_attention.global_after")
 if ABLATION_MODELS and ABLATIONS["init"] not in ("random", "imagenet"):
     raise ValueError(f"ablations.init: {ABLATIONS['init']!r} must be random or imagenet "
                      "(DINO pretraining runs for the study's own models only)")
@@ -79,6 +91,7 @@ def weights_source(dataset, model, init):
     source = config["imagenet"]["source"]
     if source == "hub":
         return "timm-hub"
+    model = BASE_CNN.get(model, model)  # a self-attention variant starts from its CNN's weights
     if source == "file":
         path = MODEL_CONFIGS[model]["imagenet_file"]
         if not path:

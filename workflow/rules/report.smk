@@ -207,3 +207,27 @@ rule patch_size:
         "../../envs/vitmed.yaml"
     script:
         "../../scripts/patch_size.py"
+
+
+rule self_attention:
+    """CNNs with and without self-attention blocks, Welch's t-test per dataset ("When Medical
+    Imaging Met Self-Attention", Table 2)."""
+    input:
+        f"{RESULTS}/runs.parquet",
+    output:
+        csv=f"{RESULTS}/tables/self_attention.csv",
+        md=report(f"{RESULTS}/tables/self_attention.md", category="Self-attention",
+                  caption="../report/self_attention.rst"),
+        tex=f"{RESULTS}/tables/self_attention.tex",
+    params:
+        variants=SELF_ATTENTION,
+        init=ABLATIONS["init"],
+        datasets={name: config["datasets"][name]["metric"] for name in ABLATION_DATASETS},
+        study=config["study"],
+    localrule: True
+    log:
+        f"{LOGS}/self_attention.log",
+    conda:
+        "../../envs/vitmed.yaml"
+    script:
+        "../../scripts/self_attention.py"
