@@ -72,6 +72,12 @@ def _wait(predicate, what: str, timeout: float = 30) -> None:
     raise TimeoutError(f"timed out waiting for {what}")
 
 
+def _wait_for_pid(pidfile: Path, what: str) -> int:
+    """The pid a daemon writes: the file can exist, still empty, before its number is in it."""
+    _wait(lambda: pidfile.exists() and pidfile.read_text().strip().isdigit(), what)
+    return int(pidfile.read_text())
+
+
 def _munge_answers() -> bool:
     return subprocess.run(["munge", "-n"], capture_output=True).returncode == 0
 
@@ -109,14 +115,11 @@ def local_slurm(directory: Path):
         if not _munge_answers():  # a munged already running (the machine's own) is used as it is
             subprocess.run(["runuser", "-u", "munge", "--", "munged", "--pid-file", str(munge_pidfile)],
                            check=True, env=env)
-            _wait(munge_pidfile.exists, "munged")
-            pids.append(int(munge_pidfile.read_text()))
+            pids.append(_wait_for_pid(munge_pidfile, "munged"))
         subprocess.run(["slurmctld"], check=True, env=env)
-        _wait((directory / "run" / "slurmctld.pid").exists, "slurmctld")
-        pids.append(int((directory / "run" / "slurmctld.pid").read_text()))
+        pids.append(_wait_for_pid(directory / "run" / "slurmctld.pid", "slurmctld"))
         subprocess.run(["slurmd", "-N", "localhost"], check=True, env=env)  # the hostname is not localhost
-        _wait((directory / "run" / "slurmd.pid").exists, "slurmd")
-        pids.append(int((directory / "run" / "slurmd.pid").read_text()))
+        pids.append(_wait_for_pid(directory / "run" / "slurmd.pid", "slurmd"))
         _wait(_node_idle, "the node to become idle")
         yield directory / "log" / "slurmctld.log"
     finally:

@@ -14,6 +14,7 @@ import timm
 import torch
 from torch import nn
 
+from vitmed.augment import IMAGENET_MEAN, IMAGENET_STD
 from vitmed.self_attention import PREFIX as ATTENTION_PREFIX
 from vitmed.self_attention import insert_global_attention
 
@@ -42,6 +43,31 @@ def load_backbone_weights(model: nn.Module, path: str | Path) -> None:
                          f"missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}")
 
 
+def _renormalize(module: nn.Module, args: tuple) -> tuple:
+    return (args[0] * module.input_scale + module.input_shift, *args[1:])
+
+
+def match_input_normalization(model: nn.Module) -> nn.Module:
+    """Inputs arrive normalized with ImageNet's mean and std (``vitmed.augment``). A model whose
+    weights expect another normalization (timm's ``pretrained_cfg``: CLIP's statistics,
+    Inception's 0.5) gets the exact affine change before its first convolution, so every entry
+    point (forward, forward_features, forward_intermediates) sees the inputs its weights were
+    trained on. The constants are non-persistent buffers: they follow the model to its device
+    and stay out of its weights files."""
+    cfg = model.pretrained_cfg
+    mean, std = tuple(cfg.get("mean", IMAGENET_MEAN)), tuple(cfg.get("std", IMAGENET_STD))
+    if (mean, std) == (IMAGENET_MEAN, IMAGENET_STD) or len(mean) != 3:
+        return model
+    first = model.get_submodule(cfg["first_conv"])
+    target_mean, target_std = torch.tensor(mean), torch.tensor(std)
+    # x_model = (x * std_in + mean_in - mean_model) / std_model
+    first.register_buffer("input_scale", (torch.tensor(IMAGENET_STD) / target_std).view(1, 3, 1, 1), persistent=False)
+    first.register_buffer("input_shift", ((torch.tensor(IMAGENET_MEAN) - target_mean) / target_std).view(1, 3, 1, 1),
+                          persistent=False)
+    first.register_forward_pre_hook(_renormalize)
+    return model
+
+
 def create_model(timm_name: str, num_classes: int, weights: str | None = None,
                  model_kwargs: dict | None = None, global_attention_after: list[str] = ()) -> nn.Module:
     """A timm model, with GA blocks after the named stages (``vitmed.self_attention``). A
@@ -49,6 +75,7 @@ def create_model(timm_name: str, num_classes: int, weights: str | None = None,
     the blocks stay the identity, as on top of hub weights)."""
     kwargs = dict(model_kwargs or {})
     model = timm.create_model(timm_name, pretrained=weights == HUB, num_classes=num_classes, **kwargs)
+    match_input_normalization(model)
     if global_attention_after:
         insert_global_attention(model, list(global_attention_after))
     if weights not in (None, HUB):

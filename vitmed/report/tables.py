@@ -9,6 +9,7 @@ INIT_LABELS = {
     "random": "Random",
     "imagenet": "ImageNet (supervised)",
     "dino": "ImageNet (supervised) + self-supervised with DINO",
+    "pretrained": "Pretrained (each model's own weights)",
 }
 
 

@@ -88,6 +88,8 @@ def weights_source(dataset, model, init):
         return None
     if init == "dino":
         return f"{RESULTS}/dino/{dataset}/{model}/teacher.pt"
+    if init == "pretrained":  # the model's own hub weights (foundation models)
+        return "timm-hub"
     source = config["imagenet"]["source"]
     if source == "hub":
         return "timm-hub"

@@ -1,0 +1,68 @@
+"""The foundation-model study (presets/foundation.yaml): its models build offline, feed every
+analysis, and see the input normalization their weights were trained with."""
+import pytest
+import timm
+import torch
+import yaml
+
+from helpers import ROOT, job_counts, load_preset, run_snakemake
+from vitmed.augment import IMAGENET_MEAN, IMAGENET_STD
+from vitmed.models import build_model, embed, match_input_normalization
+
+CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
+
+
+def normalized(images, mean, std):
+    return (images - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+
+
+def test_a_model_sees_the_normalization_of_its_weights():
+    """ImageNet-normalized inputs reach the first convolution normalized as the weights expect,
+    through forward, forward_features and forward_intermediates; nothing enters the state dict."""
+    torch.manual_seed(0)
+    reference = timm.create_model("test_vit", num_classes=3, img_size=32).eval()  # fed CLIP-normalized inputs
+    model = timm.create_model("test_vit", num_classes=3, img_size=32).eval()
+    model.load_state_dict(reference.state_dict())
+    model.pretrained_cfg = dict(model.pretrained_cfg, mean=CLIP_MEAN, std=CLIP_STD)
+    match_input_normalization(model)
+    pixels = torch.rand(2, 3, 32, 32)
+    ours, theirs = normalized(pixels, IMAGENET_MEAN, IMAGENET_STD), normalized(pixels, CLIP_MEAN, CLIP_STD)
+    with torch.no_grad():
+        torch.testing.assert_close(model(ours), reference(theirs), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(model.forward_features(ours), reference.forward_features(theirs), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(model.forward_intermediates(ours, intermediates_only=True)[0],
+                                   reference.forward_intermediates(theirs, intermediates_only=True)[0],
+                                   atol=1e-5, rtol=1e-5)
+        assert not torch.allclose(model(ours), reference(ours))
+    assert set(model.state_dict()) == set(reference.state_dict())
+    reference.pretrained_cfg = dict(reference.pretrained_cfg, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    match_input_normalization(reference)  # already what the data path gives: left alone
+    assert not hasattr(reference.patch_embed.proj, "input_scale")
+
+
+@pytest.mark.slow
+def test_preset_models_build_and_embed_at_224():
+    """DINOv2 at 224 (resampled position embedding), OpenCLIP, SAM's encoder without its CLS
+    token: each gives one embedding per image and per-block features for CKA."""
+    preset = load_preset("foundation")
+    expected = {"ImNet-1k-Sup": (768, 12), "ResNet152": (2048, 5), "DINOv2": (768, 12), "OpenCLIP": (768, 12),
+                "SAM": (256, 12)}
+    images = torch.randn(2, 3, 224, 224)
+    for name, cfg in preset["models"].items():
+        model = build_model(dict(cfg, kwargs=cfg.get("kwargs", {})), 4).eval()
+        with torch.no_grad():
+            features = model.forward_intermediates(images, intermediates_only=True)
+            assert (tuple(embed(model, images).shape), len(features)) == ((2, expected[name][0]), expected[name][1])
+    clip = build_model(preset["models"]["OpenCLIP"], 4)
+    first = clip.get_submodule(clip.pretrained_cfg["first_conv"])
+    torch.testing.assert_close(first.input_scale.flatten(), torch.tensor(IMAGENET_STD) / torch.tensor(CLIP_STD))
+
+
+def test_foundation_preset_plans_pretrained_inits_from_the_hub(tmp_path):
+    result = run_snakemake(tmp_path, None, "-n", "--configfile", str(ROOT / "presets" / "foundation.yaml"))
+    assert result.returncode == 0, result.stderr
+    counts = job_counts(result.stdout + result.stderr)
+    preset = yaml.safe_load((ROOT / "presets" / "foundation.yaml").read_text())
+    assert counts["finetune"] == len(preset["datasets"]) * len(preset["models"]) * len(preset["seeds"]) == 60
+    assert counts["linear_probe"] == counts["knn"] == 4 and "pretrain_source" not in counts
+    assert "pretrain_dino" not in counts  # the hub weights are downloaded by timm, not by a job
