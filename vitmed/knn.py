@@ -56,18 +56,27 @@ def extract_features(model: torch.nn.Module, loader, transform) -> tuple[torch.T
     return torch.cat(features).cpu(), torch.cat(labels)  # one read back, not one wait per batch
 
 
+def split_features(model: torch.nn.Module, data_dir, splits: tuple[str, ...], *, input_size: int,
+                   batch_size: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """The frozen encoder's embeddings and the labels of each split, on the CPU; the model
+    moves to the job's device (claimed once: ask the model for it afterwards)."""
+    model.to(select_device())
+    transform = BatchEval(input_size)
+    features, labels = {}, {}
+    for split in splits:
+        loader = store_loader(StoreDataset(data_dir, split), batch_size)
+        features[split], labels[split] = extract_features(model, loader, transform)
+    return features, labels
+
+
 def knn_evaluate(model: torch.nn.Module, data_dir, *, k: int, temperature: float, input_size: int,
                  batch_size: int) -> dict:
     """k-NN score of a frozen encoder: train split as memory bank, test split scored."""
     meta = load_meta(data_dir)
-    device = select_device()
-    model.to(device)
-    loaders = {split: store_loader(StoreDataset(data_dir, split), batch_size)
-               for split in ("train", "test")}
-    transform = BatchEval(input_size)
-    train_x, train_y = extract_features(model, loaders["train"], transform)
-    test_x, test_y = extract_features(model, loaders["test"], transform)
-    scores = knn_scores(train_x, train_y, test_x, k=k, temperature=temperature,
-                        num_classes=len(meta["classes"]), device=device)
-    return {"metric": meta["metric"], "value": score(meta["metric"], test_y.numpy(), scores.numpy()),
+    features, labels = split_features(model, data_dir, ("train", "test"), input_size=input_size,
+                                      batch_size=batch_size)
+    train_x, test_x = features["train"], features["test"]
+    scores = knn_scores(train_x, labels["train"], test_x, k=k, temperature=temperature,
+                        num_classes=len(meta["classes"]), device=next(model.parameters()).device)
+    return {"metric": meta["metric"], "value": score(meta["metric"], labels["test"].numpy(), scores.numpy()),
             "k": min(k, len(train_x)), "embedding_dim": int(train_x.shape[1])}

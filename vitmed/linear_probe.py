@@ -15,11 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vitmed.augment import BatchEval
-from vitmed.data.dataset import StoreDataset, store_loader
 from vitmed.data.store import load_meta
-from vitmed.devices import select_device
-from vitmed.knn import extract_features
+from vitmed.knn import split_features
 from vitmed.metrics import score
 from vitmed.train import loss_function, to_scores
 
@@ -80,13 +77,9 @@ def linear_probe_evaluate(model: nn.Module, data_dir, *, l2_grid: list[float], m
                           input_size: int, batch_size: int) -> dict:
     """Linear-probe score of a frozen encoder on ``data_dir``'s test split."""
     meta = load_meta(data_dir)
-    device = select_device()
-    model.to(device)
-    transform = BatchEval(input_size)
-    features, labels = {}, {}
-    for split in SPLITS:
-        x, labels[split] = extract_features(model, store_loader(StoreDataset(data_dir, split), batch_size), transform)
-        features[split] = x.to(device)
+    features, labels = split_features(model, data_dir, SPLITS, input_size=input_size, batch_size=batch_size)
+    device = next(model.parameters()).device  # the fits run there too
+    features = {split: x.to(device) for split, x in features.items()}
     result = linear_probe_scores(features, labels, task=meta["task"], metric=meta["metric"],
                                  n_outputs=len(meta["classes"]), l2_grid=l2_grid, max_iter=max_iter)
     return dict(result, embedding_dim=int(features["train"].shape[1]))
