@@ -53,13 +53,13 @@ def extract_features(model: torch.nn.Module, loader, transform) -> tuple[torch.T
     for images, y in loader:
         features.append(embed(model, transform(images.to(device, non_blocking=True))).float())
         labels.append(torch.as_tensor(y))
-    return torch.cat(features).cpu(), torch.cat(labels)  # one read back, not one wait per batch
+    return torch.cat(features), torch.cat(labels)  # features stay on the device: no wait per batch
 
 
 def split_features(model: torch.nn.Module, data_dir, splits: tuple[str, ...], *, input_size: int,
                    batch_size: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """The frozen encoder's embeddings and the labels of each split, on the CPU; the model
-    moves to the job's device (claimed once: ask the model for it afterwards)."""
+    """The frozen encoder's embeddings (on the job's device, where the model moves: claimed once,
+    ask the model for it afterwards) and the labels (on the CPU) of each split."""
     model.to(select_device())
     transform = BatchEval(input_size)
     features, labels = {}, {}

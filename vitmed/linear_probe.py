@@ -78,8 +78,6 @@ def linear_probe_evaluate(model: nn.Module, data_dir, *, l2_grid: list[float], m
     """Linear-probe score of a frozen encoder on ``data_dir``'s test split."""
     meta = load_meta(data_dir)
     features, labels = split_features(model, data_dir, SPLITS, input_size=input_size, batch_size=batch_size)
-    device = next(model.parameters()).device  # the fits run there too
-    features = {split: x.to(device) for split, x in features.items()}
     result = linear_probe_scores(features, labels, task=meta["task"], metric=meta["metric"],
                                  n_outputs=len(meta["classes"]), l2_grid=l2_grid, max_iter=max_iter)
     return dict(result, embedding_dim=int(features["train"].shape[1]))

@@ -9,9 +9,9 @@ Welch's t-test of each variant against its base CNN.
 from __future__ import annotations
 
 import pandas as pd
-from scipy import stats
 
 from vitmed.metrics import METRIC_LABELS
+from vitmed.report.compare import welch_t
 from vitmed.report.tables import _tex_escape, ordered, summarize
 
 
@@ -70,9 +70,7 @@ def self_attention_table(runs: pd.DataFrame, variants: dict[str, list[str]], ini
                 if len(values) == 0 or len(base_values) == 0:
                     raise ValueError(f"self-attention table: no {init} fine-tuning of {model if len(values) == 0 else base}"
                                      f" on {dataset} in runs.parquet")
-                t = p = float("nan")
-                if model != base and len(values) > 1 and len(base_values) > 1 and (values.std() or base_values.std()):
-                    t, p = (float(x) for x in stats.ttest_ind(values, base_values, equal_var=False))
+                t, p = welch_t(values, base_values) if model != base else (float("nan"), float("nan"))
                 parameters = int(runs_of["n_parameters"].iloc[0])
                 rows.append({"base": base, "model": model, "dataset": dataset, "metric": runs_of["metric"].iloc[0],
                              "mean": values.mean(), "std": values.std(ddof=1) if len(values) > 1 else 0.0,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from itertools import product
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from scipy import stats
 
@@ -40,6 +41,15 @@ def compare_with_published(summary: pd.DataFrame, published: pd.DataFrame,
     return table
 
 
+def welch_t(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Welch's unequal-variance t of ``a`` against ``b`` and its two-sided p; NaN for fewer than
+    two values on a side, or no variance on either (e.g. k-NN of one pretrained encoder)."""
+    if len(a) < 2 or len(b) < 2 or (a.std() == 0 and b.std() == 0):
+        return float("nan"), float("nan")
+    t, p = stats.ttest_ind(a, b, equal_var=False)
+    return float(t), float(p)
+
+
 def welch_tests(runs: pd.DataFrame, families: dict[str, str]) -> pd.DataFrame:
     """One row per (dataset, init, protocol, CNN, ViT): means, Welch's t and two-sided p."""
     cnns = [m for m, f in families.items() if f == "cnn"]
@@ -51,10 +61,7 @@ def welch_tests(runs: pd.DataFrame, families: dict[str, str]) -> pd.DataFrame:
             b = cell.loc[cell["model"] == vit, "value"].to_numpy()
             if len(a) < 2 or len(b) < 2:
                 continue  # a t-test needs two seeds on each side
-            if a.std() == 0 and b.std() == 0:  # e.g. k-NN of one pretrained encoder: no variance
-                t, p = float("nan"), float("nan")
-            else:
-                t, p = stats.ttest_ind(a, b, equal_var=False)
+            t, p = welch_t(a, b)
             rows.append({"dataset": dataset, "init": init, "protocol": protocol, "cnn": cnn, "vit": vit,
                          "cnn_mean": a.mean(), "vit_mean": b.mean(), "n_cnn": len(a), "n_vit": len(b),
                          "t": float(t), "p_value": float(p)})
