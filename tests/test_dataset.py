@@ -1,5 +1,6 @@
 import os
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import BatchSampler, RandomSampler
@@ -51,6 +52,23 @@ def test_loader_reads_each_batch_from_the_store(store):
             single, label = dataset[row]
             torch.testing.assert_close(images[k], single, rtol=0, atol=0)
             assert labels[k] == label
+
+
+@pytest.mark.parametrize("generator", ["skin_lesions", "mammo_mass"])  # RGB, grayscale
+def test_reads_are_the_stored_rows_of_the_split(tmp_path, generator):
+    write_plain_layout(generate(generator, 40, 10, seed=0), tmp_path / "raw")
+    build_store(read_plain_layout(tmp_path / "raw"), tmp_path / "store", image_size=10,
+                ratios={"train": 0.5, "val": 0.25, "test": 0.25}, seed=0, metric="macro_recall")
+    stored = np.load(tmp_path / "store" / "images.npy")
+    dataset = StoreDataset(tmp_path / "store", "val")
+    rows = dataset.index["store_row"].to_numpy()
+    assert len(dataset) >= 5 and not np.array_equal(rows, np.arange(len(rows)))  # spread over the store
+    expected = torch.from_numpy(stored[rows]).permute(0, 3, 1, 2).expand(-1, 3, -1, -1)
+    picks = [len(dataset) - 1, 2, 2, 0]
+    images, _ = dataset[picks]
+    assert images.shape == (4, 3, 10, 10) and images.dtype == torch.uint8
+    torch.testing.assert_close(images, expected[picks], rtol=0, atol=0)
+    torch.testing.assert_close(dataset[3][0], expected[3], rtol=0, atol=0)
 
 
 def test_one_loader_keeps_its_workers_and_reshuffles_per_epoch(store):

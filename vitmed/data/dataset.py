@@ -11,15 +11,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, get_worker_info
 
 from vitmed.data.store import load_split
 
 
 class StoreDataset(Dataset):
     def __init__(self, data_dir: str | Path, split: str):
-        self.images, self.labels, self.index = load_split(data_dir, split)
-        self.rows = self.index["store_row"].to_numpy()
+        images, self.labels, self.index = load_split(data_dir, split)
+        self.images = torch.from_numpy(images)  # the memory map itself, (N, H, W, C) uint8
+        self.rows = torch.tensor(self.index["store_row"].to_numpy())
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -27,10 +28,16 @@ class StoreDataset(Dataset):
     def __getitem__(self, i):
         """One image (3, H, W) and its label for an int; a batch (B, 3, H, W) and labels for a
         list of ints."""
-        batch = not np.isscalar(i)
-        # a batch is already a fresh array; a single row is a read-only view of the memmap
-        images = torch.from_numpy(np.require(self.images[self.rows[np.asarray(i)]], requirements=["C", "W"]))
-        images = images.permute(0, 3, 1, 2) if batch else images.permute(2, 0, 1)
+        if np.isscalar(i):
+            images = self.images[self.rows[i]].permute(2, 0, 1)  # a view of the memory map
+        else:
+            rows = self.rows[torch.as_tensor(i)]
+            # the training process on a GPU machine reads straight into pinned memory, which
+            # the copy to the GPU needs: one pass over the batch instead of two, on all cores
+            # (index_select splits the rows between threads and releases the GIL)
+            pin = get_worker_info() is None and torch.cuda.is_available()
+            out = torch.empty((len(rows), *self.images.shape[1:]), dtype=torch.uint8, pin_memory=pin)
+            images = torch.index_select(self.images, 0, rows, out=out).permute(0, 3, 1, 2)
         if images.shape[-3] == 1:
             images = images.expand(*images.shape[:-3], 3, -1, -1)
         return images, torch.as_tensor(self.labels[i])
@@ -60,6 +67,7 @@ def store_loader(dataset: StoreDataset, batch_size: int, *, shuffle: bool = Fals
     of the store. Worker processes persist
     across epochs: set ``loader.sampler.generator`` for the next epoch's order."""
     batches = StoreBatches(len(dataset), batch_size, shuffle=shuffle, drop_last=drop_last, generator=generator)
-    # pinned batches let the copy to the GPU overlap compute (non_blocking=True)
+    # pinned batches let the copy to the GPU overlap compute (non_blocking=True); batches read
+    # in this process are pinned already, and the loader passes them on as they are
     return DataLoader(dataset, sampler=batches, batch_size=None, num_workers=num_workers,
                       persistent_workers=num_workers > 0, pin_memory=torch.cuda.is_available())
