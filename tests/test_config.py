@@ -16,7 +16,7 @@ def test_dry_run_of_paper_config_lists_the_whole_study(tmp_path):
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     n_cells = len(config["datasets"]) * len(config["models"]) * len(config["inits"])
     ablation_only = [m for m in config["ablations"]["models"] if m not in config["models"]]
-    assert counts["finetune"] == (n_cells + 5 * len(ablation_only)) * len(config["seeds"]) == (5 * 4 * 3 + 5 * 8) * 5
+    assert counts["finetune"] == (n_cells + 5 * len(ablation_only)) * len(config["seeds"]) == (5 * 4 * 3 + 5 * 16) * 5
     assert counts["self_attention"] == 1
     assert counts["capacity"] == counts["patch_size"] == counts["published_comparison"] == 1
     assert counts["knn"] == counts["linear_probe"] == counts["analyze"] == len(config["datasets"])

@@ -30,7 +30,7 @@ def test_synthetic_study_end_to_end(tmp_path):
 
     runs = pd.read_parquet(study / "runs.parquet")
     assert set(runs["protocol"]) == {"finetune", "knn", "linear"}
-    ablation_only = 4 * 2  # ResNet-toy-L, ViT-toy-L, ViT-toy-p4, ResNet-toy-GA from imagenet on SynSkin x seeds
+    ablation_only = 6 * 2  # ResNet-toy-L, ViT-toy-L, ViT-toy-p4, ResNet-toy-GA/-LA/-ELA from imagenet on SynSkin x seeds
     assert len(runs) == 2 * 2 * 3 * 2 * 3 + ablation_only  # datasets x models x inits x seeds x protocols
     assert (runs["n_parameters"] > 100_000).all()
     assert runs["value"].map(math.isfinite).all()
@@ -67,8 +67,11 @@ def test_synthetic_study_end_to_end(tmp_path):
     large = table4.set_index("model")["n_parameters"]
     assert large["ResNet-toy-L"] > large["ResNet-toy"] and large["ViT-toy-L"] > large["ViT-toy"]
     attention = pd.read_csv(study / "tables" / "self_attention.csv").set_index("model")
-    assert list(attention.index) == ["ResNet-toy", "ResNet-toy-GA"] and (attention["n_seeds"] == 2).all()
-    assert attention.loc["ResNet-toy-GA", "parameter_change"] > 0 and math.isfinite(attention.loc["ResNet-toy-GA", "mean"])
+    variants = ["ResNet-toy-GA", "ResNet-toy-LA", "ResNet-toy-ELA"]
+    assert list(attention.index) == ["ResNet-toy", *variants] and (attention["n_seeds"] == 2).all()
+    assert attention["mean"].map(math.isfinite).all()
+    change = attention["parameter_change"]  # LA replaces convolutions by fewer weights, GA and ELA add some
+    assert change["ResNet-toy-GA"] > 0 and change["ResNet-toy-LA"] < 0 < change["ResNet-toy-ELA"]
     assert "ResNet-toy-GA (vs ResNet-toy)" in (study / "tables" / "self_attention.md").read_text()
     table5 = (study / "tables" / "table5.md").read_text()
     assert "ViT-toy (8×8 patches)" in table5 and "ViT-toy-p4 (4×4 patches)" in table5

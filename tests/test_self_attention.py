@@ -6,19 +6,33 @@ from scipy import stats
 
 from vitmed.models import build_model, count_parameters, create_model, load_backbone_weights
 from vitmed.report.ablations import self_attention_latex, self_attention_markdown, self_attention_table
-from vitmed.self_attention import GlobalSelfAttention
+from vitmed.self_attention import EmbeddedLocalSelfAttention, GlobalSelfAttention, LocalSelfAttention
 
 GA = {"timm_name": "test_resnet", "family": "cnn", "self_attention": {"global_after": ["layer1", "layer2"]}}
 
 
-def test_parameter_counts_match_piater_et_al_table_1():
-    """ResNet18 11.18M -> 11.22M (+0.37 %), EfficientNet-B0 4.01M -> 4.02M with 3 classes."""
-    for name, after, base_m, ga_m, change in [("resnet18", ["layer1", "layer2"], 11.18, 11.22, 0.0037),
-                                              ("efficientnet_b0", ["blocks.1", "blocks.2"], 4.01, 4.02, 0.0011)]:
-        base = count_parameters(create_model(name, 3))
-        extended = count_parameters(create_model(name, 3, None, {}, after))
-        assert round(base / 1e6, 2) == base_m and round(extended / 1e6, 2) == ga_m
-        assert extended / base - 1 == pytest.approx(change, abs=5e-5)
+RESNET18_LAST_STAGE = ["layer4.0.conv1", "layer4.0.conv2", "layer4.1.conv1", "layer4.1.conv2"]
+
+
+@pytest.mark.parametrize("name, stages, last, table", [
+    ("resnet18", ["layer1", "layer2"], RESNET18_LAST_STAGE,
+     {"Base": (11.18, 0.0), "GA": (11.22, 0.37), "LA": (5.67, -49.25), "GA+LA": (5.71, -48.87),
+      "ELA": (14.98, 34.02), "GA+ELA": (15.02, 34.40)}),
+    ("efficientnet_b0", ["blocks.1", "blocks.2"], ["blocks.6.0"],
+     {"Base": (4.01, 0.0), "GA": (4.02, 0.12), "LA": (3.48, -13.29), "GA+LA": (3.48, -13.17),
+      "ELA": (4.30, 7.16), "GA+ELA": (4.30, 7.27)})])
+def test_parameter_counts_match_piater_et_al_table_1(name, stages, last, table):
+    """Millions of parameters (3 classes) and % change of every row of their Table 1: GA after
+    two stages; LA / ELA in place of ResNet18's last-stage convolutions or EfficientNet-B0's
+    last MBConv block."""
+    base = count_parameters(create_model(name, 3))
+    for row, (millions, change) in table.items():
+        variant = {"global_after": stages if "GA" in row else []}
+        if "LA" in row:
+            variant["local"] = {"modules": last, "embedded": "ELA" in row}
+        n = count_parameters(create_model(name, 3, None, {}, variant))
+        assert round(n / 1e6, 2) == millions, row
+        assert 100 * (n / base - 1) == pytest.approx(change, abs=0.015), row  # theirs are rounded
 
 
 def test_block_is_the_wang_et_al_non_local_operation():
@@ -62,7 +76,7 @@ def test_variant_with_its_cnns_weights_is_the_cnn(tmp_path):
 
 def test_unknown_stage_is_named():
     with pytest.raises(ValueError, match=r"'layer9' is not one of the feature stages \['act1', 'layer1'"):
-        create_model("test_resnet", 2, None, {}, ["layer9"])
+        create_model("test_resnet", 2, None, {}, {"global_after": ["layer9"]})
 
 
 def test_table_compares_each_variant_with_its_cnn_by_welch_test():
@@ -93,3 +107,88 @@ def test_table_compares_each_variant_with_its_cnn_by_welch_test():
     rows.append(dict(rows[0], dataset="C"))  # the CNN ran on C, its variant did not
     with pytest.raises(ValueError, match="no imagenet fine-tuning of CNN-GA on C"):
         self_attention_table(pd.DataFrame(rows), {"CNN": ["CNN-GA"]}, "imagenet", ["C"])
+
+
+def explicit_local_attention(block: LocalSelfAttention, x: torch.Tensor) -> torch.Tensor:
+    """y_ij = sum over the in-map K x K neighbours ab of softmax_ab(q_ij . k_ab) v_ab, per head."""
+    q, k, v = block.query(x), block.key(x), block.value(x)
+    n, c, h, w = q.shape
+    heads, r = block.heads, block.kernel_size // 2
+    d = c // heads
+    y = torch.zeros_like(q)
+    for b in range(n):
+        for i in range(h):
+            for j in range(w):
+                rows, cols = range(max(0, i - r), min(h, i + r + 1)), range(max(0, j - r), min(w, j + r + 1))
+                for head in range(heads):
+                    ch = slice(head * d, head * d + d)
+                    keys = torch.stack([k[b, ch, a, e] for a in rows for e in cols])      # (neighbours, d)
+                    values = torch.stack([v[b, ch, a, e] for a in rows for e in cols])
+                    y[b, ch, i, j] = torch.softmax(keys @ q[b, ch, i, j], 0) @ values
+    return y
+
+
+def test_local_block_is_ramachandran_et_al_local_attention():
+    torch.manual_seed(0)
+    x = torch.randn(2, 6, 7, 5)
+    block = LocalSelfAttention(6, 8, stride=1, kernel_size=3, heads=2)
+    expected = explicit_local_attention(block, x)
+    torch.testing.assert_close(block(x), expected, atol=1e-5, rtol=1e-5)
+    weights = block.attention(x)  # (N, heads, K², HW): corners see 4 neighbours, the interior 9
+    assert torch.allclose(weights.sum(2), torch.ones(2, 2, 35))
+    assert (weights[0, 0, :, 0] > 0).sum() == 4 and (weights[0, 0, :, 6] > 0).sum() == 9
+    # a stride is an average pooling after the attention, to the replaced convolution's size
+    strided = LocalSelfAttention(6, 8, stride=2, kernel_size=3, heads=2)
+    strided.load_state_dict(block.state_dict())
+    conv = torch.nn.Conv2d(6, 8, 3, stride=2, padding=1)
+    assert strided(x).shape == conv(x).shape == (2, 8, 4, 3)
+    torch.testing.assert_close(strided(x)[:, :, :3, :2], torch.nn.functional.avg_pool2d(expected, 2)[:, :, :3, :2])
+    torch.testing.assert_close(strided(x)[:, :, 3, 2], expected[:, :, 6, 4])  # a window cut by the edge
+    with pytest.raises(ValueError, match="3 heads do not divide 8 channels"):
+        LocalSelfAttention(6, 8, heads=3)
+
+
+LA = {"timm_name": "test_resnet", "family": "cnn",
+      "self_attention": {"global_after": ["layer1"], "local": {"modules": ["layer4.0.conv1", "layer4.0.conv2"]}}}
+ELA = {**LA, "self_attention": {"local": {"modules": ["layer4.0.conv1", "layer4.0.conv2"], "embedded": True,
+                                          "kernel_size": 3, "heads": 4}}}
+
+
+def test_local_variants_start_from_the_cnns_weights(tmp_path):
+    """ELA with the CNN's weights is the CNN; LA keeps every weight but the replaced
+    convolutions'; both run at other input sizes; a variant's own file restores it."""
+    torch.manual_seed(2)
+    base = build_model({"timm_name": "test_resnet", "family": "cnn"}, 4).eval()
+    for module in base.modules():  # timm zero-initializes each block's last BN: as if trained instead
+        if isinstance(module, torch.nn.BatchNorm2d):
+            torch.nn.init.uniform_(module.weight, 0.5, 1.5)
+    torch.save(base.state_dict(), tmp_path / "base.pt")
+    images = torch.randn(2, 3, 40, 40)  # layer4 sees 3x3 maps: a stride-2 replacement must give 2x2
+
+    ela = build_model(ELA, 4, str(tmp_path / "base.pt")).eval()
+    assert isinstance(ela.layer4[0].conv1, EmbeddedLocalSelfAttention)
+    torch.testing.assert_close(ela.forward_features(images), base.forward_features(images), rtol=0, atol=0)
+    torch.nn.init.normal_(ela.layer4[0].conv2.out.weight)  # as if trained
+    changed = ela.forward_features(images)
+    assert not torch.allclose(changed, base.forward_features(images))
+    torch.save(ela.state_dict(), tmp_path / "ela.pt")
+    torch.testing.assert_close(build_model(ELA, 4, str(tmp_path / "ela.pt")).eval().forward_features(images), changed,
+                               rtol=0, atol=0)
+
+    la = build_model(LA, 4, str(tmp_path / "base.pt")).eval()
+    assert isinstance(la.layer4[0].conv1, LocalSelfAttention) and la.layer4[0].conv1.pool.stride == 2
+    kept = {k: v for k, v in base.state_dict().items() if not k.startswith(("layer4.0.conv", "fc."))}
+    la_state = la.state_dict()
+    assert all(torch.equal(la_state[k], v) for k, v in kept.items())
+    assert la.forward_features(images).shape == base.forward_features(images).shape == (2, 96, 2, 2)
+    torch.save(la_state, tmp_path / "la.pt")
+    restored = build_model(LA, 4, str(tmp_path / "la.pt")).eval()
+    torch.testing.assert_close(restored.forward_features(images), la.forward_features(images), rtol=0, atol=0)
+    # a file of another variant fits neither layout: named, not silently half-loaded
+    with pytest.raises(ValueError, match="ela.pt does not fit"):
+        build_model(LA, 4, str(tmp_path / "ela.pt"))
+
+
+def test_unknown_local_module_is_named():
+    with pytest.raises(ValueError, match=r"\['layer4.9.conv1'\] are not modules of ResNet"):
+        create_model("test_resnet", 2, None, {}, {"local": {"modules": ["layer4.9.conv1"]}})

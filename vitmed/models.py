@@ -16,7 +16,7 @@ from torch import nn
 
 from vitmed.augment import IMAGENET_MEAN, IMAGENET_STD
 from vitmed.self_attention import PREFIX as ATTENTION_PREFIX
-from vitmed.self_attention import insert_global_attention
+from vitmed.self_attention import insert_global_attention, replace_with_local_attention
 
 HUB = "timm-hub"
 
@@ -27,10 +27,15 @@ def _classifier_prefixes(model: nn.Module) -> tuple[str, ...]:
     return tuple(f"{h}." for h in heads)
 
 
-def load_backbone_weights(model: nn.Module, path: str | Path) -> None:
-    """Load a state dict into ``model`` except its classifier; any other mismatch is an error."""
+def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     state = torch.load(path, map_location="cpu", weights_only=True)
-    state = state.get("model", state)
+    return state.get("model", state)
+
+
+def load_backbone_weights(model: nn.Module, path: str | Path, state: dict | None = None) -> None:
+    """Load a state dict (``state``, else read from ``path``) into ``model`` except its
+    classifier; any other mismatch is an error naming ``path``."""
+    state = read_weights(path) if state is None else state
     prefixes = _classifier_prefixes(model)
     state = {k: v for k, v in state.items() if not k.startswith(prefixes)}
     result = model.load_state_dict(state, strict=False)
@@ -41,6 +46,12 @@ def load_backbone_weights(model: nn.Module, path: str | Path) -> None:
     if missing or result.unexpected_keys:
         raise ValueError(f"weights file {path} does not fit {model.pretrained_cfg.get('architecture')}: "
                          f"missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}")
+
+
+def _holds_every_parameter(state: dict, model: nn.Module) -> bool:
+    """Whether ``state`` has all of ``model``'s weights but its classifier and GA blocks."""
+    skip = (*_classifier_prefixes(model), f"{ATTENTION_PREFIX}.")
+    return all(k in state for k in model.state_dict() if not k.startswith(skip))
 
 
 def _renormalize(module: nn.Module, args: tuple) -> tuple:
@@ -69,24 +80,33 @@ def match_input_normalization(model: nn.Module) -> nn.Module:
 
 
 def create_model(timm_name: str, num_classes: int, weights: str | None = None,
-                 model_kwargs: dict | None = None, global_attention_after: list[str] = ()) -> nn.Module:
-    """A timm model, with GA blocks after the named stages (``vitmed.self_attention``). A
-    weights file may hold the blocks (a run of this pipeline) or not (the base CNN's weights:
-    the blocks stay the identity, as on top of hub weights)."""
-    kwargs = dict(model_kwargs or {})
-    model = timm.create_model(timm_name, pretrained=weights == HUB, num_classes=num_classes, **kwargs)
+                 model_kwargs: dict | None = None, self_attention: dict | None = None) -> nn.Module:
+    """A timm model, extended by ``self_attention`` (a ``models.<name>.self_attention`` entry:
+    GA blocks after stages, LA or ELA in place of modules; ``vitmed.self_attention``).
+    ``weights`` (a file, or ``HUB`` for timm's pretrained weights) may be the variant's own, from
+    a run of this pipeline, or the base CNN's: GA blocks then start as the identity, ELA as the
+    module it extends, and LA from scratch where the CNN had the modules it replaces."""
+    self_attention = self_attention or {}
+    model = timm.create_model(timm_name, pretrained=weights == HUB, num_classes=num_classes, **(model_kwargs or {}))
     match_input_normalization(model)
-    if global_attention_after:
-        insert_global_attention(model, list(global_attention_after))
-    if weights not in (None, HUB):
-        load_backbone_weights(model, weights)
+    if self_attention.get("global_after"):
+        insert_global_attention(model, list(self_attention["global_after"]))
+    state = None if weights in (None, HUB) else read_weights(weights)
+    local = self_attention.get("local")
+    if local and state is not None and _holds_every_parameter(state, model):
+        load_backbone_weights(model, weights, state)  # the base CNN's file: into the modules LA/ELA take over
+        state = None
+    if local:
+        replace_with_local_attention(model, **local)
+    if state is not None:
+        load_backbone_weights(model, weights, state)
     return model
 
 
 def build_model(model_config: dict, num_classes: int, weights: str | None = None) -> nn.Module:
     """``create_model`` from a study's ``models.<name>`` entry."""
     return create_model(model_config["timm_name"], num_classes, weights, model_config.get("kwargs"),
-                        model_config.get("self_attention", {}).get("global_after", ()))
+                        model_config.get("self_attention"))
 
 
 def describe_weights(weights: str | None) -> str:

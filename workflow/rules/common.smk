@@ -39,8 +39,10 @@ for base, variants in SELF_ATTENTION.items():
         if MODEL_CONFIGS[name]["family"] != "cnn":
             raise ValueError(f"ablations.self_attention: {name!r} is a {MODEL_CONFIGS[name]['family']}, not a CNN")
     for name in variants:
-        if not MODEL_CONFIGS[name]["self_attention"]["global_after"]:
-            raise ValueError(f"ablations.self_attention.{base}: {name!r} has no self_attention.global_after")
+        attention = MODEL_CONFIGS[name]["self_attention"]
+        if not attention["global_after"] and "local" not in attention:
+            raise ValueError(f"ablations.self_attention.{base}: {name!r} has no self_attention "
+                             "(global_after or local)")
 if ABLATION_MODELS and ABLATIONS["init"] not in ("random", "imagenet"):
     raise ValueError(f"ablations.init: {ABLATIONS['init']!r} must be random or imagenet "
                      "(DINO pretraining runs for the study's own models only)")
