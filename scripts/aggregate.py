@@ -8,6 +8,6 @@ from vitmed.report.runs import collect_runs
 from vitmed.runtime import setup_job
 
 log = setup_job(snakemake.log[0], threads=0)
-runs = collect_runs(list(snakemake.input.finetune) + list(snakemake.input.knn) + list(snakemake.input.linear))
+runs = collect_runs(list(snakemake.input))  # fine-tuning, k-NN, linear probe, OOD tests
 write_parquet(snakemake.output[0], runs)
 log.info("%d runs", len(runs))

@@ -49,6 +49,10 @@ def test_defaults_are_filled_in():
      "ablations.capacity.cnn: 'ViT-toy-L' is a vit"),
     (lambda c: c["ablations"].update(datasets=["SynEye"]), "ablations.datasets: 'SynEye' is not one of"),
     (lambda c: c["ablations"].update(patch_size={"eight": "ViT-toy"}), "'eight' does not match"),
+    (lambda c: c["datasets"]["SynPatch"].update(ood_test="SynPatch-Elsewhere"),
+     "datasets.SynPatch.ood_test: 'SynPatch-Elsewhere' is not one of test_datasets ['SynPatch-OtherSite']"),
+    (lambda c: c["test_datasets"].update(SynSkin=c["test_datasets"]["SynPatch-OtherSite"]),
+     "test_datasets: 'SynSkin' is also a dataset name"),
     (lambda c: c["analysis"].update(attention_models=["ResNet-toy"]),
      "analysis.attention_models: 'ResNet-toy' is not one of the study's ViTs ['ViT-toy']"),
 ])

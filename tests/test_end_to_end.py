@@ -18,6 +18,10 @@ def tiny_study() -> dict:
     config["finetune"].update(max_epochs=2, warmup_iters=4)
     config["dino"].update(epochs=2, batch_size=32)
     config["ablations"]["datasets"] = ["SynSkin"]
+    # an out-of-distribution test set: another draw of the same task
+    config["datasets"]["SynSkin"]["ood_test"] = "SynSkin-B"
+    config["test_datasets"] = {"SynSkin-B": {"source": "synthetic", "generator": "skin_lesions",
+                                             "metric": "macro_recall", "n_images": 60}}
     return config
 
 
@@ -29,9 +33,16 @@ def test_synthetic_study_end_to_end(tmp_path):
     study = tmp_path / "results" / "tiny"
 
     runs = pd.read_parquet(study / "runs.parquet")
-    assert set(runs["protocol"]) == {"finetune", "knn", "linear"}
+    assert set(runs["protocol"]) == {"finetune", "knn", "linear", "ood"}
     ablation_only = 6 * 2  # ResNet-toy-L, ViT-toy-L, ViT-toy-p4, ResNet-toy-GA/-LA/-ELA from imagenet on SynSkin x seeds
-    assert len(runs) == 2 * 2 * 3 * 2 * 3 + ablation_only  # datasets x models x inits x seeds x protocols
+    # datasets x models x inits x seeds x protocols, and every SynSkin fine-tuning again on SynSkin-B
+    assert len(runs) == 2 * 2 * 3 * 2 * 3 + ablation_only + (2 * 3 * 2 + ablation_only)
+    ood = runs[runs["protocol"] == "ood"]
+    assert set(ood["dataset"]) == {"SynSkin"} and ood["value"].between(0, 1).all()
+    ood_table = pd.read_csv(study / "tables" / "ood.csv")
+    assert len(ood_table) == 2 * 3 and set(ood_table["dataset"]) == {"SynSkin"} and (ood_table["n_seeds"] == 2).all()
+    assert "SynSkin → SynSkin-B" in (study / "tables" / "ood.md").read_text()
+    assert json.loads((study / "data" / "SynSkin-B" / "meta.json").read_text())["split_sizes"] == {"train": 0, "val": 0, "test": 60}
     assert (runs["n_parameters"] > 100_000).all()
     assert runs["value"].map(math.isfinite).all()
     imagenet = runs[runs["init"] == "imagenet"]
@@ -69,7 +80,7 @@ def test_synthetic_study_end_to_end(tmp_path):
     attention = pd.read_csv(study / "tables" / "self_attention.csv").set_index("model")
     variants = ["ResNet-toy-GA", "ResNet-toy-LA", "ResNet-toy-ELA"]
     assert list(attention.index) == ["ResNet-toy", *variants] and (attention["n_seeds"] == 2).all()
-    assert attention["mean"].map(math.isfinite).all()
+    assert attention["mean"].map(math.isfinite).all() and attention["ood_mean"].map(math.isfinite).all()
     change = attention["parameter_change"]  # LA replaces convolutions by fewer weights, GA and ELA add some
     assert change["ResNet-toy-GA"] > 0 and change["ResNet-toy-LA"] < 0 < change["ResNet-toy-ELA"]
     assert "ResNet-toy-GA (vs ResNet-toy)" in (study / "tables" / "self_attention.md").read_text()
@@ -90,7 +101,8 @@ def test_synthetic_study_end_to_end(tmp_path):
     assert saliency["grad_cam"].shape == (2, 32, 32) and saliency["attention"].shape[:1] == (2,)
     assert saliency["kept"].any() and not saliency["kept"].all()
     welch = pd.read_csv(study / "tables" / "welch.csv")
-    assert len(welch) == 2 * 3 * 3 and set(welch["protocol"]) == {"finetune", "knn", "linear"}  # datasets inits protocols
+    # datasets x inits x protocols, and the OOD test of SynSkin per init
+    assert len(welch) == 2 * 3 * 3 + 3 and set(welch["protocol"]) == {"finetune", "knn", "linear", "ood"}
     across = pd.read_parquet(study / "analysis" / "cka_models.parquet")
     assert len(across) == len(config["datasets"]) * len(config["inits"]) * 2 * 2 * 2  # dataset init stage a b
     same = across[across["model_a"] == across["model_b"]]
@@ -116,6 +128,6 @@ def test_synthetic_study_end_to_end(tmp_path):
     assert report.returncode == 0, report.stderr[-3000:]
     import zipfile
     names = zipfile.ZipFile(tmp_path / "report.zip").namelist()
-    for artefact in ("table1.md", "table3.md", "table4.md", "table5.md", "figure3.png", "welch.md", "figure1.png", "figure4.png", "figure5.png",
+    for artefact in ("table1.md", "table3.md", "ood.md", "table4.md", "table5.md", "figure3.png", "welch.md", "figure1.png", "figure4.png", "figure5.png",
                      "cka.png", "cka_models.png"):
         assert any(name.endswith(artefact) for name in names), artefact

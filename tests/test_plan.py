@@ -88,7 +88,8 @@ def test_plan_command_lists_the_dry_runs_jobs_per_stage(tmp_path, capsys):
     lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
     # 5 datasets x 2 models x 3 inits x 2 seeds, plus 6 ablation models x 2 seeds on SynPatch
     assert " 72 jobs" in lines["finetune"] and "GPU-h" in lines["finetune"]
-    assert " 10 jobs" in lines["pretrain_dino"] and " 6 jobs" in lines["prepare"]  # 5 datasets + the source set
+    # 5 datasets, the source set and the OOD test set
+    assert " 10 jobs" in lines["pretrain_dino"] and " 7 jobs" in lines["prepare"] and " 1 jobs" in lines["ood"]
     # the self-attention variant starts from its CNN's stand-in weights: no source training of its own
     assert " 5 jobs" in lines["pretrain_source"] and "GPU-h" in lines["pretrain_source"]
     assert out.startswith("study synthetic: ")

@@ -5,7 +5,8 @@ import torch
 from scipy import stats
 
 from vitmed.models import build_model, count_parameters, create_model, load_backbone_weights
-from vitmed.report.ablations import self_attention_latex, self_attention_markdown, self_attention_table
+from vitmed.report.ablations import (self_attention_latex, self_attention_markdown, self_attention_table,
+                                    with_out_of_distribution)
 from vitmed.self_attention import EmbeddedLocalSelfAttention, GlobalSelfAttention, LocalSelfAttention
 
 GA = {"timm_name": "test_resnet", "family": "cnn", "self_attention": {"global_after": ["layer1", "layer2"]}}
@@ -107,6 +108,33 @@ def test_table_compares_each_variant_with_its_cnn_by_welch_test():
     rows.append(dict(rows[0], dataset="C"))  # the CNN ran on C, its variant did not
     with pytest.raises(ValueError, match="no imagenet fine-tuning of CNN-GA on C"):
         self_attention_table(pd.DataFrame(rows), {"CNN": ["CNN-GA"]}, "imagenet", ["C"])
+
+
+def test_out_of_distribution_results_follow_in_parentheses():
+    """Piater et al.'s Table 2: "ID (OOD)" per cell, each tested against the base on its own."""
+    rows = []
+    values = {("finetune", "CNN"): [0.70, 0.72, 0.71], ("finetune", "CNN-LA"): [0.71, 0.70, 0.73],
+              ("ood", "CNN"): [0.60, 0.61, 0.62], ("ood", "CNN-LA"): [0.50, 0.51, 0.52]}
+    for (protocol, model), vals in values.items():
+        for dataset in ("A", "B"):
+            for seed, value in enumerate(vals):
+                if protocol == "ood" and dataset == "B":
+                    continue  # B has no out-of-distribution test set
+                rows.append({"dataset": dataset, "model": model, "init": "imagenet", "seed": seed,
+                             "protocol": protocol, "metric": "roc_auc", "value": value,
+                             "n_parameters": 1000 if model == "CNN" else 500})
+    runs = pd.DataFrame(rows)
+    table = self_attention_table(runs, {"CNN": ["CNN-LA"]}, "imagenet", ["A", "B"])
+    ood = self_attention_table(runs, {"CNN": ["CNN-LA"]}, "imagenet", ["A"], protocol="ood")
+    merged = with_out_of_distribution(table, ood).set_index(["model", "dataset"])
+    t, p = stats.ttest_ind([0.50, 0.51, 0.52], [0.60, 0.61, 0.62], equal_var=False)
+    assert merged.loc[("CNN-LA", "A"), "ood_t"] == pytest.approx(t) and merged.loc[("CNN-LA", "A"), "ood_significant"]
+    assert not merged.loc[("CNN-LA", "A"), "significant"] and np.isnan(merged.loc[("CNN-LA", "B"), "ood_mean"])
+    markdown = self_attention_markdown(merged.reset_index(), {"A": "roc_auc", "B": "roc_auc"}, "T")
+    assert "| CNN-LA (vs CNN) | 0.00M (-50.00%) | 0.713 ± 0.015 (**0.510 ± 0.010**) | 0.713 ± 0.015 |" in markdown
+    assert "| CNN | 0.00M (+0.00%) | 0.710 ± 0.010 (0.610 ± 0.010) | 0.710 ± 0.010 |" in markdown
+    with pytest.raises(ValueError, match="no imagenet out-of-distribution test of CNN on B"):
+        self_attention_table(runs, {"CNN": ["CNN-LA"]}, "imagenet", ["B"], protocol="ood")
 
 
 def explicit_local_attention(block: LocalSelfAttention, x: torch.Tensor) -> torch.Tensor:

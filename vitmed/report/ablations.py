@@ -53,11 +53,15 @@ def weights_notes(model_configs: dict[str, dict], models: list[str]) -> list[str
 SIGNIFICANCE = 0.05
 
 
+PROTOCOL_NAMES = {"finetune": "fine-tuning", "ood": "out-of-distribution test"}
+
+
 def self_attention_table(runs: pd.DataFrame, variants: dict[str, list[str]], init: str,
-                         datasets: list[str]) -> pd.DataFrame:
+                         datasets: list[str], protocol: str = "finetune") -> pd.DataFrame:
     """One row per (model, dataset): mean, std (ddof 1), seeds, parameters and their change from
-    the base CNN; for a variant, Welch's t and two-sided p against the base's seeds."""
-    finetuned = runs[(runs["protocol"] == "finetune") & (runs["init"] == init)]
+    the base CNN; for a variant, Welch's t and two-sided p against the base's seeds. Of the
+    fine-tuning runs' test scores, or (``protocol="ood"``) their out-of-distribution ones."""
+    finetuned = runs[(runs["protocol"] == protocol) & (runs["init"] == init)]
     rows = []
     for base, names in variants.items():
         for dataset in datasets:
@@ -68,8 +72,8 @@ def self_attention_table(runs: pd.DataFrame, variants: dict[str, list[str]], ini
                 runs_of = cell[cell["model"] == model]
                 values = runs_of["value"].to_numpy()
                 if len(values) == 0 or len(base_values) == 0:
-                    raise ValueError(f"self-attention table: no {init} fine-tuning of {model if len(values) == 0 else base}"
-                                     f" on {dataset} in runs.parquet")
+                    raise ValueError(f"self-attention table: no {init} {PROTOCOL_NAMES[protocol]} of "
+                                     f"{model if len(values) == 0 else base} on {dataset} in runs.parquet")
                 t, p = welch_t(values, base_values) if model != base else (float("nan"), float("nan"))
                 parameters = int(runs_of["n_parameters"].iloc[0])
                 rows.append({"base": base, "model": model, "dataset": dataset, "metric": runs_of["metric"].iloc[0],
@@ -80,16 +84,32 @@ def self_attention_table(runs: pd.DataFrame, variants: dict[str, list[str]], ini
     return pd.DataFrame(rows)
 
 
+OOD_COLUMNS = ["mean", "std", "n_seeds", "t", "p_value", "significant"]
+
+
+def with_out_of_distribution(table: pd.DataFrame, ood: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with the out-of-distribution table's statistics as ``ood_*`` columns (NaN for a
+    dataset without an OOD test set)."""
+    ood = ood.set_index(["base", "model", "dataset"])[OOD_COLUMNS].add_prefix("ood_")
+    return table.join(ood, on=["base", "model", "dataset"])
+
+
 def _self_attention_rows(table: pd.DataFrame, datasets: list[str], cell) -> list[list[str]]:
-    """Rows of text, each entry through ``cell(text, bold)`` (the output format's escaping)."""
+    """Rows of text, each value through ``cell(text, bold)`` (the output format's escaping); an
+    out-of-distribution result follows in parentheses, as in Piater et al.'s Table 2."""
+    def values(c) -> str:
+        text = cell(f"{c['mean']:.3f} ± {c['std']:.3f}", c["significant"])
+        if pd.notna(c.get("ood_mean")):
+            text += " (" + cell(f"{c['ood_mean']:.3f} ± {c['ood_std']:.3f}", bool(c["ood_significant"])) + ")"
+        return text
+
     rows = []
     for (base, model), cells in table.groupby(["base", "model"], sort=False):
         cells = cells.set_index("dataset").reindex(datasets)
         first = cells.iloc[0]
         label = model if model == base else f"{model} (vs {base})"
         parameters = f"{first['n_parameters'] / 1e6:.2f}M ({first['parameter_change']:+.2%})"
-        rows.append([cell(label, False), cell(parameters, False),
-                     *[cell(f"{c['mean']:.3f} ± {c['std']:.3f}", c["significant"]) for _, c in cells.iterrows()]])
+        rows.append([cell(label, False), cell(parameters, False), *[values(c) for _, c in cells.iterrows()]])
     return rows
 
 

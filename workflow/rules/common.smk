@@ -48,6 +48,15 @@ if ABLATION_MODELS and ABLATIONS["init"] not in ("random", "imagenet"):
                      "(DINO pretraining runs for the study's own models only)")
 # The synthetic ImageNet stand-in is prepared like any dataset, under a reserved name.
 SOURCE = "source-imagenet"
+# Out-of-distribution test sets: prepared like datasets, never trained on.
+TEST_DATASETS = config["test_datasets"]
+OOD_TESTS = {name: cfg["ood_test"] for name, cfg in config["datasets"].items() if "ood_test" in cfg}
+for name, test in OOD_TESTS.items():
+    if test not in TEST_DATASETS:
+        raise ValueError(f"datasets.{name}.ood_test: {test!r} is not one of test_datasets {list(TEST_DATASETS)}")
+for name in TEST_DATASETS:
+    if name in DATASETS or name == SOURCE:
+        raise ValueError(f"test_datasets: {name!r} is also a dataset name; a test set needs its own")
 # Figure 4 needs one CNN and one ViT of the study, fine-tuned from an init the study runs.
 SALIENCY = config["analysis"]["saliency"]
 for key, allowed in (("cnn", MODELS), ("vit", MODELS), ("init", INITS)):
@@ -56,7 +65,8 @@ for key, allowed in (("cnn", MODELS), ("vit", MODELS), ("init", INITS)):
 SALIENCY_ON = "cnn" in SALIENCY and "vit" in SALIENCY
 # Frozen-encoder protocols besides fine-tuning, each with its per-dataset job and table.
 LINEAR_ON = config["linear_probe"]["enabled"]
-RESULT_TABLES = {"table1": "Table 1", "table3": "Table 3", **({"linear_probe": "Linear probe"} if LINEAR_ON else {})}
+RESULT_TABLES = {"table1": "Table 1", "table3": "Table 3", **({"linear_probe": "Linear probe"} if LINEAR_ON else {}),
+                 **({"ood": "Out-of-distribution"} if OOD_TESTS else {})}
 # Figure 5 measures the attention of ViTs the study fine-tunes.
 ATTENTION_MODELS = config["analysis"]["attention_models"]
 for name in ATTENTION_MODELS:
@@ -66,7 +76,7 @@ for name in ATTENTION_MODELS:
 
 
 wildcard_constraints:
-    dataset="|".join(map(re.escape, DATASETS + [SOURCE])),
+    dataset="|".join(map(re.escape, DATASETS + [SOURCE] + list(TEST_DATASETS))),
     model="|".join(map(re.escape, MODEL_CONFIGS)),
     init="|".join(map(re.escape, dict.fromkeys(INITS + [ABLATIONS["init"]]))),
     seed=r"\d+",
@@ -81,6 +91,8 @@ def dataset_config(name):
                 # = vitmed.data.synthetic.SOURCE_SPLIT, which the plan reads (no vitmed import here:
                 # Snakemake itself may run where only the jobs' conda env has vitmed)
                 "split": {"train": 0.8, "val": 0.1, "test": 0.1}, "raw_dir": None, "skip_unreadable": False}
+    if name in TEST_DATASETS:  # all of a test set is test data
+        return {**TEST_DATASETS[name], "split": {"train": 0.0, "val": 0.0, "test": 1.0}}
     return config["datasets"][name]
 
 
@@ -126,6 +138,22 @@ def finetune_metrics(datasets, models, inits):
     """The metrics files of every fine-tuning run of these datasets, models and inits."""
     return expand(f"{RESULTS}/finetune/{{dataset}}/{{model}}/{{init}}/seed{{seed}}/metrics.json",
                   dataset=datasets, model=models, init=inits, seed=SEEDS)
+
+
+def finetuned_pairs(dataset):
+    """(model, init) of every fine-tuning of a dataset: the study's, and the ablations' on theirs."""
+    pairs = [(model, init) for model in MODELS for init in INITS]
+    if dataset in ABLATION_DATASETS:
+        pairs += [(model, ABLATIONS["init"]) for model in ABLATION_MODELS]
+    return list(dict.fromkeys(pairs))
+
+
+def ood_runs(wildcards):
+    """Every fine-tuning run of a dataset: its model's config, best weights and metrics file."""
+    return [{"model_config": MODEL_CONFIGS[model],
+             "checkpoint": f"{RESULTS}/finetune/{wildcards.dataset}/{model}/{init}/seed{seed}/best.pt",
+             "metrics": f"{RESULTS}/finetune/{wildcards.dataset}/{model}/{init}/seed{seed}/metrics.json"}
+            for model, init in finetuned_pairs(wildcards.dataset) for seed in SEEDS]
 
 
 def analysis_runs(wildcards):

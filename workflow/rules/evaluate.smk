@@ -52,3 +52,26 @@ rule linear_probe:
         "../../envs/vitmed.yaml"
     script:
         "../../scripts/linear_probe.py"
+
+
+rule ood:
+    """Every model fine-tuned on a dataset, scored unchanged on its out-of-distribution test set."""
+    input:
+        trained=f"{RESULTS}/data/{{dataset}}/meta.json",
+        test=lambda wc: f"{RESULTS}/data/{OOD_TESTS[wc.dataset]}/meta.json",
+        runs=lambda wc: [path for run in ood_runs(wc) for path in (run["checkpoint"], run["metrics"])],
+    output:
+        f"{RESULTS}/ood/{{dataset}}/metrics.json",
+    params:
+        runs=ood_runs,
+        input_size=config["input_size"],
+        batch_size=config["finetune"]["eval_batch_size"],
+    threads: 1
+    log:
+        f"{LOGS}/ood/{{dataset}}.log",
+    benchmark:
+        f"{BENCH}/ood/{{dataset}}.tsv"
+    conda:
+        "../../envs/vitmed.yaml"
+    script:
+        "../../scripts/ood.py"

@@ -8,6 +8,7 @@ rule aggregate:
                             finetune_metrics(ABLATION_DATASETS, ABLATION_MODELS, [ABLATIONS["init"]]))),
         knn=expand(f"{RESULTS}/knn/{{dataset}}/metrics.json", dataset=DATASETS),
         linear=expand(f"{RESULTS}/linear/{{dataset}}/metrics.json", dataset=DATASETS) if LINEAR_ON else [],
+        ood=expand(f"{RESULTS}/ood/{{dataset}}/metrics.json", dataset=list(OOD_TESTS)),
     output:
         f"{RESULTS}/runs.parquet",
     localrule: True
@@ -20,7 +21,8 @@ rule aggregate:
 
 
 rule tables:
-    """Table 1 (fine-tuning), Table 3 (k-NN), the linear probe: median +- std over seeds."""
+    """Table 1 (fine-tuning), Table 3 (k-NN), the linear probe, out-of-distribution tests:
+    median +- std over seeds."""
     input:
         f"{RESULTS}/runs.parquet",
     output:
@@ -34,6 +36,7 @@ rule tables:
         inits=INITS,
         study=config["study"],
         tables=list(RESULT_TABLES),
+        ood=OOD_TESTS,
     localrule: True
     log:
         f"{LOGS}/tables.log",
@@ -222,6 +225,7 @@ rule self_attention:
     params:
         variants=SELF_ATTENTION,
         init=ABLATIONS["init"],
+        ood=OOD_TESTS,
         datasets={name: config["datasets"][name]["metric"] for name in ABLATION_DATASETS},
         study=config["study"],
     localrule: True

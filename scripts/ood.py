@@ -1,0 +1,17 @@
+"""Rule ood, per dataset: every fine-tuned model of the dataset scored on its out-of-distribution
+test set."""
+from vitmed.warm import handoff
+
+handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-imported interpreter
+
+from pathlib import Path
+
+from vitmed.io import write_json
+from vitmed.ood import evaluate_out_of_distribution
+from vitmed.runtime import setup_job
+
+log = setup_job(snakemake.log[0], snakemake.threads)
+params = snakemake.params
+rows = evaluate_out_of_distribution(params.runs, Path(snakemake.input.trained).parent, Path(snakemake.input.test).parent,
+                                    input_size=params.input_size, batch_size=params.batch_size)
+write_json(snakemake.output[0], rows)
