@@ -89,6 +89,16 @@ def test_medmnist_preset_plans_its_study_with_official_splits(tmp_path):
     assert counts["finetune"] == 5 * 2 * 3 * 5
 
 
+def test_self_attention_preset_plans_piater_et_als_study(tmp_path):
+    config = load_preset("self_attention")
+    result = run_snakemake(tmp_path, config, "-n")
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = job_counts(result.stdout + result.stderr)
+    assert counts["fetch_raw"] == counts["prepare"] == 4  # ISIC, Camelyon17 and their OOD test sets
+    # 2 datasets x (4 baselines + 10 variants) x 10 seeds; every model also on the OOD test set
+    assert counts["finetune"] == 2 * (4 + 10) * 10 and counts["ood"] == 2 and counts["self_attention"] == 1
+
+
 @pytest.mark.parametrize("profile", ["slurm", "local-gpu"])
 def test_profiles_name_only_rules_of_the_workflow(tmp_path, profile):
     # Snakemake ignores threads and resources set for a rule that does not exist, so a renamed

@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -258,8 +259,89 @@ def read_medmnist(raw_dir: str | Path, flag: str, size: int) -> tuple[RawTable, 
     return RawTable(frame, columns, classes, task, channels, pixels=lambda row: images[row]), str(path)
 
 
+PAD_UFES_CLASSES = ["ACK", "BCC", "MEL", "NEV", "SCC", "SEK"]
+
+
+def read_pad_ufes20(raw_dir: str | Path) -> tuple[RawTable, str]:
+    """PAD-UFES-20 (Pacheco et al., 2020; smartphone photos of skin lesions): ``metadata.csv``
+    (``img_id`` = the PNG's file name, ``diagnostic``, ``patient_id``) and the images under
+    ``images/`` (``imgs_part_1..3``, at any depth: the archive nests them). Grouped by patient."""
+    raw_dir = Path(raw_dir)
+    manifest = raw_dir / "metadata.csv"
+    table = pd.read_csv(manifest, dtype={"img_id": str, "patient_id": str, "diagnostic": str})
+    require_columns(table, ["img_id", "diagnostic", "patient_id"], manifest)
+    unknown = ~table["diagnostic"].isin(PAD_UFES_CLASSES)
+    if unknown.any():
+        row = int(np.flatnonzero(unknown)[0])
+        raise ValueError(f"{manifest} row {row + 2} ({table['img_id'][row]}): diagnostic "
+                         f"{table['diagnostic'][row]!r} is not one of {PAD_UFES_CLASSES}")
+    found = {path.name: path for path in (raw_dir / "images").rglob("*.png")}
+    frame = pd.DataFrame({
+        "sample_id": table["img_id"],
+        "group_id": table["patient_id"],
+        # a file not found keeps its expected path: prepare names it (or skips it when asked)
+        "path": [str(found.get(name, raw_dir / "images" / name)) for name in table["img_id"]],
+        "label": table["diagnostic"].map(PAD_UFES_CLASSES.index),
+    })
+    return RawTable(frame, ["label"], list(PAD_UFES_CLASSES), "multiclass", 3), str(manifest)
+
+
+CAMELYON17_COLUMNS = ["patient", "node", "x_coord", "y_coord", "tumor", "center"]
+
+
+def read_camelyon17(raw_dir: str | Path, centers: list[int] | None = None) -> tuple[RawTable, str]:
+    """Camelyon17-WILDS v1.0 (Koh et al.; patches of Bándi et al.'s slides from five hospitals):
+    ``metadata.csv`` (an index, then ``patient``, ``node``, ``x_coord``, ``y_coord``, ``tumor``,
+    ``slide``, ``center``, ``split``) and 96-px patches at ``patches/patient_<p>_node_<n>/
+    patch_patient_<p>_node_<n>_x_<x>_y_<y>.png``. ``centers`` keeps those hospitals' patches
+    (WILDS trains on 0, 3, 4 and tests out of distribution on 1 and 2). Grouped by patient."""
+    raw_dir = Path(raw_dir)
+    manifest = raw_dir / "metadata.csv"
+    table = pd.read_csv(manifest, index_col=0, dtype={"patient": str})
+    require_columns(table, CAMELYON17_COLUMNS, manifest)
+    if centers is not None:
+        absent = sorted(set(centers) - set(table["center"]))
+        if absent:
+            raise ValueError(f"{manifest}: no patches of center(s) {absent}; its centers are "
+                             f"{sorted(set(table['center']))}")
+        table = table[table["center"].isin(centers)]
+    bad = ~table["tumor"].isin([0, 1])
+    if bad.any():
+        raise ValueError(f"{manifest} row {table.index[bad][0]}: tumor must be 0 or 1, got {table['tumor'][bad].iloc[0]!r}")
+    folders = "patient_" + table["patient"] + "_node_" + table["node"].astype(str)
+    names = "patch_" + folders + "_x_" + table["x_coord"].astype(str) + "_y_" + table["y_coord"].astype(str) + ".png"
+    frame = pd.DataFrame({
+        "sample_id": names.to_numpy(),
+        "group_id": ("patient_" + table["patient"]).to_numpy(),
+        "path": [str(raw_dir / "patches" / folder / name) for folder, name in zip(folders, names)],
+        "label": table["tumor"].to_numpy(),
+    })
+    return RawTable(frame, ["label"], ["normal", "tumor"], "binary", 3), str(manifest)
+
+
+def group_classes(raw: RawTable, groups: dict[str, list[str]], manifest: str) -> RawTable:
+    """Merge a single-label dataset's classes into ``groups`` (new class -> the publisher's
+    classes), in the groups' order: e.g. ISIC's and PAD-UFES-20's diagnoses into nevus, melanoma
+    and other (Piater et al.), so that two datasets share one label space."""
+    if raw.task == "multilabel":
+        raise ValueError(f"{manifest}: label_groups merges the classes of single-label datasets, not multi-label ones")
+    listed = [name for members in groups.values() for name in members]
+    unknown = sorted(set(listed) - set(raw.classes))
+    twice = sorted({name for name in listed if listed.count(name) > 1})
+    ungrouped = [name for name in raw.classes if name not in listed]
+    if unknown or twice or ungrouped:
+        raise ValueError(f"{manifest}: label_groups must put each of the classes {raw.classes} in exactly one "
+                         f"group; unknown {unknown}, in two groups {twice}, in none {ungrouped}")
+    group_of = np.array([next(k for k, members in enumerate(groups.values()) if name in members)
+                         for name in raw.classes])
+    frame = raw.frame.assign(label=group_of[raw.frame["label"].to_numpy()])
+    return dataclasses.replace(raw, frame=frame, classes=list(groups),
+                               task="binary" if len(groups) == 2 else "multiclass")
+
+
 READERS = {"aptos2019": read_aptos2019, "isic2019": read_isic2019, "cbis_ddsm": read_cbis_ddsm,
-           "chexpert": read_chexpert, "pcam": read_pcam, "medmnist": read_medmnist}
+           "chexpert": read_chexpert, "pcam": read_pcam, "medmnist": read_medmnist,
+           "pad_ufes20": read_pad_ufes20, "camelyon17": read_camelyon17}
 
 
 def read_raw(cfg: dict, raw_record: str | Path) -> tuple[RawTable, str, pd.Series | None]:
@@ -273,7 +355,10 @@ def read_raw(cfg: dict, raw_record: str | Path) -> tuple[RawTable, str, pd.Serie
                                   f"{sorted(READERS)} and synthetic)")
     options = {"cbis_ddsm": {"label": cfg["label"]},
                "chexpert": {"uncertain": cfg["uncertain"], "frontal_only": cfg["frontal_only"]},
-               "medmnist": {"flag": cfg.get("flag"), "size": cfg["medmnist_size"]}}.get(cfg["source"], {})
+               "medmnist": {"flag": cfg.get("flag"), "size": cfg["medmnist_size"]},
+               "camelyon17": {"centers": cfg.get("centers")}}.get(cfg["source"], {})
     raw, manifest = READERS[cfg["source"]](record["raw_dir"], **options)
+    if cfg.get("label_groups"):
+        raw = group_classes(raw, cfg["label_groups"], manifest)
     official = raw.frame["split"] if "split" in raw.frame.columns else None  # the publisher's split
     return raw, manifest, official

@@ -7,6 +7,8 @@ a complete one. Returns the raw folder the dataset's adapter reads.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import shutil
@@ -35,6 +37,10 @@ PCAM_MD5 = {
 APTOS_COMPETITION = "aptos2019-blindness-detection"
 CBIS_KAGGLE_DATASET = "awsaf49/cbis-ddsm-breast-cancer-image-dataset"  # JPEG mirror of TCIA's CBIS-DDSM
 MEDMNIST_BASE = "https://zenodo.org/records/10519652/files"  # MedMNIST+ (v3): no published sums
+# Mendeley Data's "download all" archive of doi:10.17632/zr7vgbcyr2.1 (no published sums)
+PAD_UFES_URL = "https://prod-dcd-datasets-cache-zipfiles.s3.eu-west-1.amazonaws.com/zr7vgbcyr2-1.zip"
+# the WILDS package's camelyon17 v1.0 bundle on CodaLab (10.7 GB, no published sums)
+CAMELYON17_URL = "https://worksheets.codalab.org/rest/bundles/0xe45e15f39fb54e9d9e919556af67aabe/contents/blob/"
 
 CHEXPERT_HELP = (
     "CheXpert is distributed under the Stanford University School of Medicine CheXpert Dataset "
@@ -109,20 +115,74 @@ def fetch_pcam(target: Path, base_url: str = PCAM_BASE, md5: dict[str, str] = PC
     return target
 
 
+def _folder_holding(root: Path, marker: str) -> Path:
+    """The folder of an unpacked archive that holds ``marker``: the archive's top, or one below."""
+    for folder in (root, *sorted(p for p in root.iterdir() if p.is_dir())):
+        if (folder / marker).exists():
+            return folder
+    raise FileNotFoundError(f"{root}: the unpacked archive has no {marker} at its top or one folder below")
+
+
+def fetch_pad_ufes20(target: Path, url: str = PAD_UFES_URL) -> Path:
+    """PAD-UFES-20's archive: ``metadata.csv`` and ``images/imgs_part_{1,2,3}.zip``, each image
+    archive unpacked beside itself."""
+    if target.exists():
+        return target
+    archive = download(url, target.with_name(target.name + ".files") / "zr7vgbcyr2-1.zip")
+    root = _folder_holding(unpack(archive, target.with_name(target.name + ".unpacking")), "metadata.csv")
+    for part in sorted((root / "images").glob("imgs_part_*.zip")):
+        unpack(part, part.with_suffix(""))
+        part.unlink()  # unpacked: the folder is complete (unpack renames it only when done)
+    os.replace(root, target)
+    return target
+
+
+def fetch_camelyon17(target: Path, url: str = CAMELYON17_URL) -> Path:
+    """Camelyon17-WILDS v1.0: ``metadata.csv`` and ``patches/`` from the WILDS bundle."""
+    if target.exists():
+        return target
+    archive = download(url, target.with_name(target.name + ".files") / "archive.tar.gz")
+    os.replace(_folder_holding(unpack(archive, target.with_name(target.name + ".unpacking")), "metadata.csv"), target)
+    return target
+
+
+@contextlib.contextmanager
+def _exclusive(lock_file: Path):
+    """Hold an exclusive lock on ``lock_file`` (waiting for it): one fetch per source at a time."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def fetch_raw(name: str, cfg: dict, downloads: str | Path) -> Path:
-    """The raw folder of dataset ``name``: the configured ``raw_dir``, or a fresh download."""
+    """The raw folder of dataset ``name``: the configured ``raw_dir``, or a fresh download.
+    Datasets of one source (Camelyon17's hospitals, MedMNIST's tasks) share its download
+    folder, so their jobs fetch one after the other: the second finds the files there."""
     if cfg.get("raw_dir"):
         raw_dir = Path(cfg["raw_dir"])
         if not raw_dir.is_dir():
             raise FileNotFoundError(f"datasets.{name}.raw_dir: no such folder: {raw_dir}")
         return raw_dir.resolve()
-    source, target = cfg["source"], Path(downloads).resolve() / cfg["source"]
+    with _exclusive(Path(downloads).resolve() / f".{cfg['source']}.lock"):
+        return _download(name, cfg, Path(downloads).resolve() / cfg["source"])
+
+
+def _download(name: str, cfg: dict, target: Path) -> Path:
+    source = cfg["source"]
     if source == "aptos2019":
         return fetch_kaggle("competitions", APTOS_COMPETITION, target)
     if source == "isic2019":
         return fetch_isic2019(target)
     if source == "pcam":
         return fetch_pcam(target)
+    if source == "pad_ufes20":
+        return fetch_pad_ufes20(target)
+    if source == "camelyon17":
+        return fetch_camelyon17(target)
     if source == "medmnist":
         name = f"{cfg['flag']}.npz" if cfg["medmnist_size"] == 28 else f"{cfg['flag']}_{cfg['medmnist_size']}.npz"
         download(f"{MEDMNIST_BASE}/{name}?download=1", target / name)
