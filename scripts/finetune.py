@@ -11,11 +11,11 @@ from vitmed.data.store import load_meta
 from vitmed.io import write_json
 from vitmed.models import build_model, count_parameters, describe_weights
 from vitmed.runtime import setup_job
-from vitmed.train import finetune
+from vitmed.train import finetune, run_hparams
 
 log = setup_job(snakemake.log[0], snakemake.threads)
 wc, params = snakemake.wildcards, snakemake.params
-seed, hp, model_cfg = int(wc.seed), params.hp, params.model
+seed, hp, model_cfg = int(wc.seed), run_hparams(params.hp, wc.dataset, wc.model), params.model
 data_dir = Path(snakemake.input.meta).parent
 meta = load_meta(data_dir)
 torch.manual_seed(seed)  # the random init (and the new classifier head) depends on the seed

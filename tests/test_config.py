@@ -53,6 +53,10 @@ def test_defaults_are_filled_in():
      "datasets.SynPatch.ood_test: 'SynPatch-Elsewhere' is not one of test_datasets ['SynPatch-OtherSite']"),
     (lambda c: c["test_datasets"].update(SynSkin=c["test_datasets"]["SynPatch-OtherSite"]),
      "test_datasets: 'SynSkin' is also a dataset name"),
+    (lambda c: c["finetune"].update(overrides={"SynPatch": {"ResNet-18": {"lr": 0.01}}}),
+     "finetune.overrides.SynPatch: 'ResNet-18' is not one of"),
+    (lambda c: c["finetune"].update(overrides={"SynPatch": {"ResNet-toy": {"momentum": 0.5}}}),
+     "'momentum' was unexpected"),
     (lambda c: c["analysis"].update(attention_models=["ResNet-toy"]),
      "analysis.attention_models: 'ResNet-toy' is not one of the study's ViTs ['ViT-toy']"),
 ])
@@ -97,6 +101,10 @@ def test_self_attention_preset_plans_piater_et_als_study(tmp_path):
     assert counts["fetch_raw"] == counts["prepare"] == 4  # ISIC, Camelyon17 and their OOD test sets
     # 2 datasets x (4 baselines + 10 variants) x 10 seeds; every model also on the OOD test set
     assert counts["finetune"] == 2 * (4 + 10) * 10 and counts["ood"] == 2 and counts["self_attention"] == 1
+    # their Table 5: a learning rate for every model on both datasets
+    overrides = config["finetune"]["overrides"]
+    assert {dataset: len(models) for dataset, models in overrides.items()} == {"ISIC-3": 14, "Camelyon17": 14}
+    assert all("lr" in settings for models in overrides.values() for settings in models.values())
 
 
 @pytest.mark.parametrize("profile", ["slurm", "local-gpu"])

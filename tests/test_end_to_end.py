@@ -16,6 +16,7 @@ def tiny_study() -> dict:
     config["datasets"] = {name: dict(config["datasets"][name], n_images=n) for name, n in keep.items()}
     config["imagenet"]["synthetic_source"].update(n_images=320, epochs=2)
     config["finetune"].update(max_epochs=2, warmup_iters=4)
+    config["finetune"]["overrides"] = {"SynSkin": {"ResNet-toy": {"lr": 3e-4}}}  # one model on one dataset
     config["dino"].update(epochs=2, batch_size=32)
     config["ablations"]["datasets"] = ["SynSkin"]
     # an out-of-distribution test set: another draw of the same task
@@ -109,6 +110,12 @@ def test_synthetic_study_end_to_end(tmp_path):
     assert np.allclose(same["cka"], 1.0)  # a model's embedding against itself
     other = across[across["model_a"] != across["model_b"]]
     assert other["cka"].between(-0.1, 1 - 1e-6).all()
+    # the override sets the learning rate of ResNet-toy's runs on SynSkin only, from any init
+    peak = {(dataset, init): pd.read_csv(study / "finetune" / dataset / "ResNet-toy" / init / "seed0" / "log.csv")["lr"].max()
+            for dataset in ("SynSkin", "SynChest") for init in ("random", "imagenet")}
+    assert peak[("SynSkin", "random")] == peak[("SynSkin", "imagenet")] == pytest.approx(3e-4)
+    assert peak[("SynChest", "imagenet")] == pytest.approx(config["finetune"]["lr"]["pretrained"])
+    assert peak[("SynChest", "random")] == pytest.approx(config["finetune"]["lr"]["random"])
     log = pd.read_csv(next((study / "finetune" / "SynChest" / "ResNet-toy" / "random").glob("seed*/log.csv")))
     assert list(log.columns) == ["epoch", "iterations", "lr", "train_loss", "val_macro_roc_auc", "seconds"]
     metrics = json.loads((study / "finetune" / "SynChest" / "ResNet-toy" / "random" / "seed0" / "metrics.json").read_text())

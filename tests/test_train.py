@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from vitmed.train import SaturationSchedule
+from vitmed.train import SaturationSchedule, make_optimizer, run_hparams
 
 
 def test_warmup_is_linear_then_constant():
@@ -43,3 +43,31 @@ def test_multilabel_loss_leaves_ignored_entries_out():
     torch.testing.assert_close(loss_function("multilabel")(logits, targets), expected)
     full = targets.clamp(min=0)  # nothing ignored: the usual mean BCE
     torch.testing.assert_close(loss_function("multilabel")(logits, full), torch.nn.BCEWithLogitsLoss()(logits, full))
+
+
+def test_overrides_set_one_runs_learning_rate_and_weight_decay():
+    study = {"lr": {"pretrained": 1e-4, "random": 1e-3}, "weight_decay": 1e-5, "optimizer": "sgd",
+             "overrides": {"ISIC-3": {"ResNet18-GA": {"lr": 1e-3, "weight_decay": 0.0}, "ResNet18": {"weight_decay": 1e-4}}}}
+    tuned = run_hparams(study, "ISIC-3", "ResNet18-GA")
+    assert tuned["lr"] == {"pretrained": 1e-3, "random": 1e-3} and tuned["weight_decay"] == 0.0
+    assert tuned["optimizer"] == "sgd"
+    only_decay = run_hparams(study, "ISIC-3", "ResNet18")
+    assert only_decay["lr"] == study["lr"] and only_decay["weight_decay"] == 1e-4
+    assert run_hparams(study, "Camelyon17", "ResNet18-GA") == study  # no override there
+    assert study["weight_decay"] == 1e-5 and study["lr"]["pretrained"] == 1e-4  # the study's settings untouched
+
+
+def test_sgd_with_momentum_and_weight_decay():
+    import torch
+
+    weight = torch.nn.Parameter(torch.tensor([1.0]))
+    opt = make_optimizer("sgd", [weight], weight_decay=0.1, momentum=0.5)
+    opt.param_groups[0]["lr"] = 0.1
+    for _ in range(2):  # loss = weight: gradient 1, plus weight decay 0.1 * weight
+        opt.zero_grad()
+        weight.sum().backward()
+        opt.step()
+    step1 = 0.1 * (1 + 0.1 * 1.0)                        # 0.11
+    w1 = 1.0 - step1
+    step2 = 0.1 * (0.5 * (1 + 0.1) + (1 + 0.1 * w1))     # momentum buffer 0.5 * 1.1 + the new gradient
+    assert weight.item() == pytest.approx(w1 - step2)

@@ -124,9 +124,25 @@ def train_epoch(model: nn.Module, batches, augment: nn.Module, criterion: nn.Mod
     return finite_losses(losses, first_iteration, "fine-tuning")
 
 
-def make_optimizer(name: str, params, weight_decay: float) -> torch.optim.Optimizer:
+def make_optimizer(name: str, params, weight_decay: float, momentum: float = 0.9) -> torch.optim.Optimizer:
+    """The optimizer at learning rate 0 (the schedule sets it every step); ``momentum`` is SGD's."""
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=0.0, momentum=momentum, weight_decay=weight_decay)
     optimizers = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
     return optimizers[name](params, lr=0.0, weight_decay=weight_decay)
+
+
+def run_hparams(finetune: dict, dataset: str, model: str) -> dict:
+    """The fine-tuning settings of one run: the study's ``finetune`` section, with the learning
+    rate and weight decay that ``finetune.overrides[dataset][model]`` sets, if any (a per-model
+    search's results, e.g. Piater et al.'s Table 5), for any init."""
+    override = finetune.get("overrides", {}).get(dataset, {}).get(model, {})
+    hp = dict(finetune)
+    if "lr" in override:
+        hp["lr"] = {"pretrained": override["lr"], "random": override["lr"]}
+    if "weight_decay" in override:
+        hp["weight_decay"] = override["weight_decay"]
+    return hp
 
 
 def finetune(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, seed: int, lr: float,
@@ -145,7 +161,7 @@ def finetune(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, see
     val_loader = store_loader(StoreDataset(data_dir, "val"), hp["eval_batch_size"])
     test_loader = store_loader(StoreDataset(data_dir, "test"), hp["eval_batch_size"])
     criterion = loss_function(task)
-    opt = make_optimizer(optimizer, model.parameters(), hp["weight_decay"])
+    opt = make_optimizer(optimizer, model.parameters(), hp["weight_decay"], hp.get("momentum", 0.9))
     schedule = SaturationSchedule(lr, hp["warmup_iters"], hp["lr_drop_factor"], hp["min_lr"],
                                   hp["patience"])
     state = {"epoch": 0, "iteration": 0, "rows": [], "best_state": None, "best_epoch": -1}

@@ -43,6 +43,13 @@ for base, variants in SELF_ATTENTION.items():
         if not attention["global_after"] and "local" not in attention:
             raise ValueError(f"ablations.self_attention.{base}: {name!r} has no self_attention "
                              "(global_after or local)")
+for dataset, models in config["finetune"]["overrides"].items():
+    if dataset not in DATASETS:
+        raise ValueError(f"finetune.overrides: {dataset!r} is not one of the study's datasets {DATASETS}")
+    for name in models:
+        if name not in MODEL_CONFIGS:
+            raise ValueError(f"finetune.overrides.{dataset}: {name!r} is not one of {list(MODEL_CONFIGS)} "
+                             "(models and ablations.models)")
 if ABLATION_MODELS and ABLATIONS["init"] not in ("random", "imagenet"):
     raise ValueError(f"ablations.init: {ABLATIONS['init']!r} must be random or imagenet "
                      "(DINO pretraining runs for the study's own models only)")
