@@ -39,4 +39,6 @@ rule all:
         expand(f"{RESULTS}/figures/figure3.{{ext}}", ext=["png", "pdf"]) if CAPACITY_ON else [],
         expand(f"{RESULTS}/tables/table5.{{ext}}", ext=["csv", "md", "tex"]) if PATCH_SIZES else [],
         expand(f"{RESULTS}/tables/self_attention.{{ext}}", ext=["csv", "md", "tex"]) if SELF_ATTENTION else [],
+        expand(f"{RESULTS}/tables/freezing.{{ext}}", ext=["csv", "md", "tex"]) if FREEZING else [],
+        expand(f"{RESULTS}/figures/freezing.{{ext}}", ext=["png", "pdf"]) if FREEZING else [],
     default_target: True

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vitmed.report.ablations import capacity_table, patch_size_table, weights_notes
+from vitmed.report.ablations import capacity_table, freezing_table, patch_size_table, weights_notes
 from vitmed.report.tables import to_latex, to_markdown
 
 CAPACITY = {"cnn": ["R18", "R50"], "vit": ["DT", "DS"]}
@@ -67,3 +67,21 @@ def test_figure3_plots_each_family_against_its_parameter_count():
     assert x == [pytest.approx([11.000002, 25.000002]), pytest.approx([5.000002, 22.000002])]  # dataset A: 2 classes
     assert y == [pytest.approx([0.80, 0.82]), pytest.approx([0.78, 0.83])]
     assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()] == ["CNN", "ViT"]
+
+
+def test_freezing_table_and_figure_order_each_vit_by_frozen_blocks():
+    from vitmed.report.figures import figure_freezing
+
+    frozen = {"DS": {"DS": 0, "DS8": 4}, "DT": {"DT": 0, "R50": 2}}  # stand-ins: base 0, variants frozen
+    table = freezing_table(runs(), frozen, "imagenet", ["A", "B"])
+    cells = table.set_index(["model", "dataset"])
+    assert list(table["model"].unique()) == ["DS", "DS8", "DT", "R50"]
+    assert cells.loc[("DS8", "A"), "frozen_blocks"] == 4 and cells.loc[("DS8", "A"), "base"] == "DS"
+    assert cells.loc[("R50", "B"), "median"] == pytest.approx(0.82)
+    fig = figure_freezing(table)
+    lines = [container.lines[0] for container in fig.axes[0].containers]  # one errorbar per ViT
+    assert [np.asarray(line.get_xdata(), float).tolist() for line in lines] == [[0, 4], [0, 2]]
+    assert [np.asarray(line.get_ydata(), float).tolist() for line in lines] == [pytest.approx([0.83, 0.85]),
+                                                                              pytest.approx([0.78, 0.82])]
+    with pytest.raises(ValueError, match=r"freezing: no imagenet fine-tuning of \[\['DS', 'C'\], \['DS8', 'C'\]\]"):
+        freezing_table(runs(), {"DS": {"DS": 0, "DS8": 4}}, "imagenet", ["A", "C"])

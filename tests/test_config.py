@@ -57,6 +57,8 @@ def test_defaults_are_filled_in():
      "finetune.overrides.SynPatch: 'ResNet-18' is not one of"),
     (lambda c: c["finetune"].update(overrides={"SynPatch": {"ResNet-toy": {"momentum": 0.5}}}),
      "'momentum' was unexpected"),
+    (lambda c: c["ablations"]["models"]["ViT-toy-f3"].update(timm_name="test_vit_2"),
+     "ablations.freezing.ViT-toy: 'ViT-toy-f3' must be ViT-toy's timm model (test_vit) with freeze_blocks >= 1"),
     (lambda c: c["analysis"].update(attention_models=["ResNet-toy"]),
      "analysis.attention_models: 'ResNet-toy' is not one of the study's ViTs ['ViT-toy']"),
 ])

@@ -35,7 +35,7 @@ def test_synthetic_study_end_to_end(tmp_path):
 
     runs = pd.read_parquet(study / "runs.parquet")
     assert set(runs["protocol"]) == {"finetune", "knn", "linear", "ood"}
-    ablation_only = 6 * 2  # ResNet-toy-L, ViT-toy-L, ViT-toy-p4, ResNet-toy-GA/-LA/-ELA from imagenet on SynSkin x seeds
+    ablation_only = 7 * 2  # ResNet-toy-L, ViT-toy-L, -p4, -f3, ResNet-toy-GA/-LA/-ELA from imagenet on SynSkin x seeds
     # datasets x models x inits x seeds x protocols, and every SynSkin fine-tuning again on SynSkin-B
     assert len(runs) == 2 * 2 * 3 * 2 * 3 + ablation_only + (2 * 3 * 2 + ablation_only)
     ood = runs[runs["protocol"] == "ood"]
@@ -85,9 +85,12 @@ def test_synthetic_study_end_to_end(tmp_path):
     change = attention["parameter_change"]  # LA replaces convolutions by fewer weights, GA and ELA add some
     assert change["ResNet-toy-GA"] > 0 and change["ResNet-toy-LA"] < 0 < change["ResNet-toy-ELA"]
     assert "ResNet-toy-GA (vs ResNet-toy)" in (study / "tables" / "self_attention.md").read_text()
+    freezing = pd.read_csv(study / "tables" / "freezing.csv")
+    assert list(freezing["model"]) == ["ViT-toy", "ViT-toy-f3"] and list(freezing["frozen_blocks"]) == [0, 3]
+    assert freezing["median"].map(math.isfinite).all() and (freezing["n_seeds"] == 2).all()
     table5 = (study / "tables" / "table5.md").read_text()
     assert "ViT-toy (8×8 patches)" in table5 and "ViT-toy-p4 (4×4 patches)" in table5
-    for figure in ("figure1", "figure3", "figure5", "cka", "cka_models", "figure4"):
+    for figure in ("figure1", "figure3", "figure5", "cka", "cka_models", "figure4", "freezing"):
         for ext in ("png", "pdf"):
             assert (study / "figures" / f"{figure}.{ext}").stat().st_size > 10_000
 

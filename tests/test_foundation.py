@@ -63,6 +63,33 @@ def test_foundation_preset_plans_pretrained_inits_from_the_hub(tmp_path):
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout + result.stderr)
     preset = yaml.safe_load((ROOT / "presets" / "foundation.yaml").read_text())
-    assert counts["finetune"] == len(preset["datasets"]) * len(preset["models"]) * len(preset["seeds"]) == 60
+    # every model, and the 6 frozen variants of their Figure 4, on each dataset
+    assert counts["finetune"] == len(preset["datasets"]) * (len(preset["models"]) + 6) * len(preset["seeds"]) == 132
+    assert counts["freezing"] == 1
     assert counts["linear_probe"] == counts["knn"] == 4 and "pretrain_source" not in counts
     assert "pretrain_dino" not in counts  # the hub weights are downloaded by timm, not by a job
+
+
+def test_freezing_stops_the_input_end_of_a_vit():
+    """Palés Huix et al.'s progressive freezing: the patch embedding, tokens, position embedding
+    and the first blocks get no gradient and stay unchanged through a weight-decayed step."""
+    from vitmed.train import make_optimizer
+
+    torch.manual_seed(0)
+    model = build_model({"timm_name": "test_vit", "family": "vit", "freeze_blocks": 2}, 3)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    opt = make_optimizer("adamw", model.parameters(), weight_decay=0.05)
+    opt.param_groups[0]["lr"] = 1e-2
+    torch.nn.functional.cross_entropy(model(torch.randn(4, 3, 160, 160)), torch.tensor([0, 1, 2, 0])).backward()
+    opt.step()
+    frozen = ("patch_embed.", "cls_token", "pos_embed", "blocks.0.", "blocks.1.")
+    for name, p in model.named_parameters():
+        if name.startswith(frozen):
+            assert p.grad is None and torch.equal(p, before[name]), name
+        else:
+            assert p.grad is not None and not torch.equal(p, before[name]), name
+    assert any(name.startswith("blocks.2.") for name in before)  # the rest of the blocks train
+    with pytest.raises(ValueError, match="freeze_blocks: 7 blocks asked, but VisionTransformer has 6 transformer"):
+        build_model({"timm_name": "test_vit", "family": "vit", "freeze_blocks": 7}, 3)
+    with pytest.raises(ValueError, match="ResNet has no transformer blocks"):
+        build_model({"timm_name": "test_resnet", "family": "cnn", "freeze_blocks": 1}, 3)

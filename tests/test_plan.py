@@ -86,8 +86,8 @@ def test_plan_command_lists_the_dry_runs_jobs_per_stage(tmp_path, capsys):
     plan.main(["--configfile", str(ROOT / "presets" / "synthetic.yaml"), "--throughput", str(throughput)])
     out = capsys.readouterr().out
     lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
-    # 5 datasets x 2 models x 3 inits x 2 seeds, plus 6 ablation models x 2 seeds on SynPatch
-    assert " 72 jobs" in lines["finetune"] and "GPU-h" in lines["finetune"]
+    # 5 datasets x 2 models x 3 inits x 2 seeds, plus 7 ablation models x 2 seeds on SynPatch
+    assert " 74 jobs" in lines["finetune"] and "GPU-h" in lines["finetune"]
     # 5 datasets, the source set and the OOD test set
     assert " 10 jobs" in lines["pretrain_dino"] and " 7 jobs" in lines["prepare"] and " 1 jobs" in lines["ood"]
     # the self-attention variant starts from its CNN's stand-in weights: no source training of its own
@@ -110,7 +110,7 @@ def test_throughput_rule_measures_every_model_and_the_config_overrides_it(tmp_pa
     assert result.returncode == 0, result.stderr[-3000:]
     measured = pd.read_csv(tmp_path / "results" / "speed" / "plan" / "throughput.csv")
     assert list(measured["model"]) == ["ResNet-toy", "ViT-toy", "ResNet-toy-L", "ViT-toy-L", "ViT-toy-p4", "ResNet-toy-GA",
-                                      "ResNet-toy-LA", "ResNet-toy-ELA"]
+                                      "ResNet-toy-LA", "ResNet-toy-ELA", "ViT-toy-f3"]
     assert (measured[["train_images_per_s", "infer_images_per_s"]] > 0).all().all()
     assert set(measured["input_size"]) == {32} and set(measured["device"]) == {"cpu"}
 
@@ -122,5 +122,5 @@ def test_throughput_rule_measures_every_model_and_the_config_overrides_it(tmp_pa
         [{"stage": "finetune", "dataset": "SynPatch", "model": "ViT-toy", "gpu_hours": 1.0}]))
     plan.main(["--configfile", str(configfile)])  # reads the rule's CSV from the study's results
     speed = used[0].set_index("model")
-    assert speed.loc["ViT-toy", "train_images_per_s"] == 1.0 and len(speed) == 8
+    assert speed.loc["ViT-toy", "train_images_per_s"] == 1.0 and len(speed) == 9
     assert speed.loc["ResNet-toy", "train_images_per_s"] == measured.iloc[0]["train_images_per_s"]

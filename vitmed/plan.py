@@ -59,12 +59,13 @@ def gpu_hours(config: dict, throughput: pd.DataFrame) -> pd.DataFrame:
     train_images_per_s, infer_images_per_s."""
     speed = throughput.set_index("model")
     ablations = config.get("ablations", {})
-    self_attention = ablations.get("self_attention", {})
-    variants = [v for names in self_attention.values() for v in names]  # start from their CNN's weights
+    # self-attention and freezing variants start from their base model's weights
+    bases = {**ablations.get("self_attention", {}), **ablations.get("freezing", {})}
+    variants = [v for names in bases.values() for v in names]
     ablation_models = list(dict.fromkeys([*ablations.get("capacity", {}).get("cnn", []),
                                           *ablations.get("capacity", {}).get("vit", []),
                                           *ablations.get("patch_size", {}).values(),
-                                          *self_attention, *variants]))
+                                          *bases, *variants]))
     missing = sorted(set(config["models"]).union(ablation_models) - set(speed.index))
     if missing:
         raise ValueError(f"no throughput for model(s) {missing}: run `snakemake throughput` on the target GPU "

@@ -44,6 +44,20 @@ def patch_size_table(runs: pd.DataFrame, patch_sizes: dict[int, str], init: str,
     return table
 
 
+def freezing_table(runs: pd.DataFrame, frozen: dict[str, dict[str, int]], init: str,
+                   datasets: list[str]) -> pd.DataFrame:
+    """Every (ViT, frozen blocks, dataset) cell of the progressive-freezing ablation: ``frozen``
+    maps each base ViT to its variants' frozen block counts (the base: 0)."""
+    models = [name for variants in frozen.values() for name in sorted(variants, key=variants.get)]
+    table = _cells(runs, init, models, datasets)
+    if table["median"].isna().any():
+        raise ValueError(f"freezing: no {init} fine-tuning of "
+                         f"{table[table['median'].isna()][['model', 'dataset']].values.tolist()} in runs.parquet")
+    base_of = {name: base for base, variants in frozen.items() for name in variants}
+    blocks = {name: n for variants in frozen.values() for name, n in variants.items()}
+    return table.assign(base=table["model"].map(base_of), frozen_blocks=table["model"].map(blocks))
+
+
 def weights_notes(model_configs: dict[str, dict], models: list[str]) -> list[str]:
     """'<model>: <note>' for each model whose init uses stand-in weights (config weights_note)."""
     return [f"{name}: {model_configs[name]['weights_note']}" for name in models

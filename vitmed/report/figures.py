@@ -72,6 +72,26 @@ def figure3(table: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def figure_freezing(table: pd.DataFrame) -> plt.Figure:
+    """Median fine-tuned metric against the number of frozen blocks, one line per ViT, one
+    panel per dataset, error bars = std over seeds; ``table`` from
+    ``vitmed.report.ablations.freezing_table``."""
+    sns.set_theme(style="whitegrid", context="paper")
+    datasets = list(dict.fromkeys(table["dataset"]))
+    fig, axes = plt.subplots(1, len(datasets), squeeze=False, figsize=(2.8 * len(datasets), 2.6))
+    for ax, dataset in zip(axes[0], datasets):
+        cells = table[table["dataset"] == dataset]
+        for base, line in cells.groupby("base", sort=False):
+            line = line.sort_values("frozen_blocks")
+            ax.errorbar(line["frozen_blocks"], line["median"], yerr=line["std"], marker="o", capsize=2,
+                        linewidth=1, label=base)
+        metric = cells["metric"].iloc[0]
+        ax.set(title=dataset, xlabel="frozen blocks", ylabel=METRIC_LABELS.get(metric, metric))
+    axes[0, -1].legend()
+    fig.tight_layout()
+    return fig
+
+
 def figure5(distances: pd.DataFrame) -> plt.Figure:
     """Mean attention distance per layer, one point per head; rows = init, columns = dataset,
     colour = initialized or fine-tuned."""

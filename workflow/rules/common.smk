@@ -17,14 +17,19 @@ CAPACITY_ON = bool(CAPACITY["cnn"] or CAPACITY["vit"])
 PATCH_SIZES = {int(size): name for size, name in ABLATIONS["patch_size"].items()}
 SELF_ATTENTION = ABLATIONS["self_attention"]  # CNN -> its variants with self-attention blocks
 SELF_ATTENTION_MODELS = [m for base, variants in SELF_ATTENTION.items() for m in [base, *variants]]
-BASE_CNN = {variant: base for base, variants in SELF_ATTENTION.items() for variant in variants}
+# a self-attention or freezing variant starts from its base model's weights
+BASE_MODEL = {variant: base for group in (SELF_ATTENTION, ABLATIONS["freezing"]) for base, variants in group.items()
+              for variant in variants}
+FREEZING = ABLATIONS["freezing"]  # ViT -> its variants with frozen first blocks
+FREEZING_MODELS = [m for base, variants in FREEZING.items() for m in [base, *variants]]
 ABLATION_MODELS = list(dict.fromkeys(CAPACITY["cnn"] + CAPACITY["vit"] + list(PATCH_SIZES.values())
-                                     + SELF_ATTENTION_MODELS))
+                                     + SELF_ATTENTION_MODELS + FREEZING_MODELS))
 ABLATION_DATASETS = DATASETS if ABLATIONS["datasets"] is None else ABLATIONS["datasets"]
 for key, names, allowed in (("ablations.capacity.cnn", CAPACITY["cnn"], MODEL_CONFIGS),
                             ("ablations.capacity.vit", CAPACITY["vit"], MODEL_CONFIGS),
                             ("ablations.patch_size", PATCH_SIZES.values(), MODEL_CONFIGS),
                             ("ablations.self_attention", SELF_ATTENTION_MODELS, MODEL_CONFIGS),
+                            ("ablations.freezing", FREEZING_MODELS, MODEL_CONFIGS),
                             ("ablations.datasets", ABLATION_DATASETS, DATASETS)):
     for name in names:
         if name not in allowed:
@@ -50,8 +55,13 @@ for dataset, models in config["finetune"]["overrides"].items():
         if name not in MODEL_CONFIGS:
             raise ValueError(f"finetune.overrides.{dataset}: {name!r} is not one of {list(MODEL_CONFIGS)} "
                              "(models and ablations.models)")
-if ABLATION_MODELS and ABLATIONS["init"] not in ("random", "imagenet"):
-    raise ValueError(f"ablations.init: {ABLATIONS['init']!r} must be random or imagenet "
+for base, variants in FREEZING.items():
+    for name in variants:
+        if MODEL_CONFIGS[name]["freeze_blocks"] < 1 or MODEL_CONFIGS[name]["timm_name"] != MODEL_CONFIGS[base]["timm_name"]:
+            raise ValueError(f"ablations.freezing.{base}: {name!r} must be {base}'s timm model "
+                             f"({MODEL_CONFIGS[base]['timm_name']}) with freeze_blocks >= 1")
+if ABLATION_MODELS and ABLATIONS["init"] not in ("random", "imagenet", "pretrained"):
+    raise ValueError(f"ablations.init: {ABLATIONS['init']!r} must be random, imagenet or pretrained "
                      "(DINO pretraining runs for the study's own models only)")
 # The synthetic ImageNet stand-in is prepared like any dataset, under a reserved name.
 SOURCE = "source-imagenet"
@@ -114,7 +124,7 @@ def weights_source(dataset, model, init):
     source = config["imagenet"]["source"]
     if source == "hub":
         return "timm-hub"
-    model = BASE_CNN.get(model, model)  # a self-attention variant starts from its CNN's weights
+    model = BASE_MODEL.get(model, model)
     if source == "file":
         path = MODEL_CONFIGS[model]["imagenet_file"]
         if not path:

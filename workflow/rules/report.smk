@@ -212,6 +212,32 @@ rule patch_size:
         "../../scripts/patch_size.py"
 
 
+rule freezing:
+    """Progressive freezing: a ViT fine-tuned with its first blocks frozen ("Are Natural Domain
+    Foundation Models Useful for Medical Image Classification?", Figure 4)."""
+    input:
+        f"{RESULTS}/runs.parquet",
+    output:
+        csv=f"{RESULTS}/tables/freezing.csv",
+        md=report(f"{RESULTS}/tables/freezing.md", category="Freezing", caption="../report/freezing.rst"),
+        tex=f"{RESULTS}/tables/freezing.tex",
+        png=report(f"{RESULTS}/figures/freezing.png", category="Freezing", caption="../report/freezing.rst"),
+        pdf=f"{RESULTS}/figures/freezing.pdf",
+    params:
+        frozen={base: {name: MODEL_CONFIGS[name]["freeze_blocks"] for name in [base, *variants]}
+                for base, variants in FREEZING.items()},
+        init=ABLATIONS["init"],
+        datasets={name: config["datasets"][name]["metric"] for name in ABLATION_DATASETS},
+        study=config["study"],
+    localrule: True
+    log:
+        f"{LOGS}/freezing.log",
+    conda:
+        "../../envs/vitmed.yaml"
+    script:
+        "../../scripts/freezing.py"
+
+
 rule self_attention:
     """CNNs with and without self-attention blocks, Welch's t-test per dataset ("When Medical
     Imaging Met Self-Attention", Table 2)."""
