@@ -22,12 +22,13 @@ torch.manual_seed(seed)  # the random init (and the new classifier head) depends
 model = build_model(model_cfg, len(meta["classes"]), params.weights)
 pretrained = params.weights is not None
 random_vit = not pretrained and model_cfg["family"] == "vit"
-result = finetune(model, data_dir, Path(snakemake.output.metrics).parent, seed=seed,
-                  lr=hp["lr"]["pretrained" if pretrained else "random"],
+lr = hp["lr"]["pretrained" if pretrained else "random"]
+result = finetune(model, data_dir, Path(snakemake.output.metrics).parent, seed=seed, lr=lr,
                   optimizer=hp["optimizer_random_vit" if random_vit else "optimizer"],
                   hp=hp, input_size=params.input_size)
 write_json(snakemake.output.metrics, dict(result, dataset=wc.dataset, model=wc.model, init=wc.init,
                                           seed=seed, protocol="finetune",
                                           weights=describe_weights(params.weights),
-                                          n_parameters=count_parameters(model)))
+                                          n_parameters=count_parameters(model),
+                                          lr=lr, weight_decay=hp["weight_decay"]))
 log.info("test %s = %.4f after %d epochs", result["metric"], result["value"], result["epochs"])

@@ -12,6 +12,8 @@ from vitmed.runtime import setup_job
 log = setup_job(snakemake.log[0], threads=0)
 cfg = snakemake.params.cfg
 raw, manifest, fixed_splits = read_raw(cfg, snakemake.input[0])
+if cfg.get("all_test"):  # an out-of-distribution test set (workflow dataset_config): every image is test data
+    fixed_splits = None
 meta = build_store(raw, Path(snakemake.output.meta).parent, image_size=snakemake.params.image_size,
                    ratios=cfg["split"], seed=snakemake.params.split_seed, metric=cfg["metric"],
                    manifest=manifest, fixed_splits=fixed_splits, skip_unreadable=cfg["skip_unreadable"])

@@ -69,6 +69,8 @@ def test_reads_are_the_stored_rows_of_the_split(tmp_path, generator):
     assert images.shape == (4, 3, 10, 10) and images.dtype == torch.uint8
     torch.testing.assert_close(images, expected[picks], rtol=0, atol=0)
     torch.testing.assert_close(dataset[3][0], expected[3], rtol=0, atol=0)
+    dataset[3][0].zero_()  # a single read is the caller's copy: the store stays as it was
+    torch.testing.assert_close(dataset[3][0], expected[3], rtol=0, atol=0)
 
 
 def test_one_loader_keeps_its_workers_and_reshuffles_per_epoch(store):

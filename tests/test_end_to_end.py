@@ -119,6 +119,8 @@ def test_synthetic_study_end_to_end(tmp_path):
     assert peak[("SynSkin", "random")] == peak[("SynSkin", "imagenet")] == pytest.approx(3e-4)
     assert peak[("SynChest", "imagenet")] == pytest.approx(config["finetune"]["lr"]["pretrained"])
     assert peak[("SynChest", "random")] == pytest.approx(config["finetune"]["lr"]["random"])
+    overridden = json.loads((study / "finetune" / "SynSkin" / "ResNet-toy" / "random" / "seed0" / "metrics.json").read_text())
+    assert overridden["lr"] == 3e-4 and overridden["weight_decay"] == 1e-5  # the schema default: not overridden
     log = pd.read_csv(next((study / "finetune" / "SynChest" / "ResNet-toy" / "random").glob("seed*/log.csv")))
     assert list(log.columns) == ["epoch", "iterations", "lr", "train_loss", "val_macro_roc_auc", "seconds"]
     metrics = json.loads((study / "finetune" / "SynChest" / "ResNet-toy" / "random" / "seed0" / "metrics.json").read_text())

@@ -193,3 +193,26 @@ def test_datasets_of_one_source_fetch_one_after_the_other(tmp_path, monkeypatch)
     for job in jobs:
         job.join()
     assert counts == [1, 1] and (tmp_path / "camelyon17").is_dir()
+
+
+def test_a_test_set_with_an_official_split_is_all_test_data(tmp_path):
+    """prepare of a test_datasets entry scores all of it, not only its publisher's test split
+    (PatchCamelyon or a MedMNIST task as an OOD set)."""
+    from helpers import load_preset, run_snakemake
+
+    rng = np.random.default_rng(4)
+    raw = tmp_path / "medmnist"
+    raw.mkdir()
+    arrays = {}
+    for split, n in (("train", 12), ("val", 3), ("test", 5)):
+        arrays[f"{split}_images"] = rng.integers(0, 255, (n, 28, 28, 3), dtype=np.uint8)
+        arrays[f"{split}_labels"] = rng.integers(0, 8, (n, 1))
+    np.savez(raw / "bloodmnist.npz", **arrays)
+    config = load_preset("synthetic")
+    config["study"] = "tests"
+    config["test_datasets"]["Blood-Elsewhere"] = {"source": "medmnist", "flag": "bloodmnist", "medmnist_size": 28,
+                                                  "raw_dir": str(raw), "metric": "macro_recall"}
+    result = run_snakemake(tmp_path, config, "--cores", "1", "results/tests/data/Blood-Elsewhere/meta.json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    meta = json.loads((tmp_path / "results" / "tests" / "data" / "Blood-Elsewhere" / "meta.json").read_text())
+    assert meta["split_sizes"] == {"train": 0, "val": 0, "test": 20}

@@ -215,6 +215,18 @@ def test_local_variants_start_from_the_cnns_weights(tmp_path):
     # a file of another variant fits neither layout: named, not silently half-loaded
     with pytest.raises(ValueError, match="ela.pt does not fit"):
         build_model(LA, 4, str(tmp_path / "ela.pt"))
+    # an older file without BatchNorm's num_batches_tracked is still the base CNN's
+    older = {k: v for k, v in base.state_dict().items() if not k.endswith("num_batches_tracked")}
+    torch.save(older, tmp_path / "older.pt")
+    torch.testing.assert_close(build_model(ELA, 4, str(tmp_path / "older.pt")).eval().forward_features(images),
+                               base.forward_features(images), rtol=0, atol=0)
+
+
+def test_local_attention_may_not_replace_a_hooked_module():
+    with pytest.raises(ValueError, match="'layer3' would replace 'layer3', whose hook runs a GA block"):
+        create_model("test_resnet", 2, None, {}, {"global_after": ["layer3"], "local": {"modules": ["layer3"]}})
+    with pytest.raises(ValueError, match="'conv1' would replace 'conv1.0'"):  # the first convolution
+        create_model("test_resnet", 2, None, {}, {"local": {"modules": ["conv1"]}})
 
 
 def test_unknown_local_module_is_named():

@@ -48,10 +48,13 @@ def load_backbone_weights(model: nn.Module, path: str | Path, state: dict | None
                          f"missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}")
 
 
-def _holds_every_parameter(state: dict, model: nn.Module) -> bool:
-    """Whether ``state`` has all of ``model``'s weights but its classifier and GA blocks."""
-    skip = (*_classifier_prefixes(model), f"{ATTENTION_PREFIX}.")
-    return all(k in state for k in model.state_dict() if not k.startswith(skip))
+def _holds_modules(state: dict, model: nn.Module, modules: list[str]) -> bool:
+    """Whether ``state`` holds the named modules of ``model`` as they are (the base CNN's file),
+    rather than what LA or ELA made of them (a variant's file). BatchNorm's
+    ``num_batches_tracked``, absent from older files, does not count."""
+    own = [k for k in model.state_dict() if k.startswith(tuple(f"{m}." for m in modules))
+           and not k.endswith("num_batches_tracked")]
+    return all(k in state for k in own)
 
 
 def _renormalize(module: nn.Module, args: tuple) -> tuple:
@@ -79,6 +82,16 @@ def match_input_normalization(model: nn.Module) -> nn.Module:
     return model
 
 
+def _check_nothing_hooked_is_replaced(model: nn.Module, stages: list[str], modules: list[str]) -> None:
+    """GA blocks and the input renormalization run as hooks of modules: a module that LA
+    replaces (or one that holds it) would silently drop them."""
+    hooked = [*stages, model.pretrained_cfg.get("first_conv", "")]
+    clash = [(m, h) for m in modules for h in hooked if h and (h == m or h.startswith(f"{m}."))]
+    if clash:
+        raise ValueError(f"self_attention.local.modules: {clash[0][0]!r} would replace {clash[0][1]!r}, whose "
+                         "hook runs a GA block or the input normalization; choose modules after it")
+
+
 def create_model(timm_name: str, num_classes: int, weights: str | None = None,
                  model_kwargs: dict | None = None, self_attention: dict | None = None) -> nn.Module:
     """A timm model, extended by ``self_attention`` (a ``models.<name>.self_attention`` entry:
@@ -89,11 +102,13 @@ def create_model(timm_name: str, num_classes: int, weights: str | None = None,
     self_attention = self_attention or {}
     model = timm.create_model(timm_name, pretrained=weights == HUB, num_classes=num_classes, **(model_kwargs or {}))
     match_input_normalization(model)
+    local = self_attention.get("local")
+    if local:
+        _check_nothing_hooked_is_replaced(model, self_attention.get("global_after", []), local["modules"])
     if self_attention.get("global_after"):
         insert_global_attention(model, list(self_attention["global_after"]))
     state = None if weights in (None, HUB) else read_weights(weights)
-    local = self_attention.get("local")
-    if local and state is not None and _holds_every_parameter(state, model):
+    if local and state is not None and _holds_modules(state, model, local["modules"]):
         load_backbone_weights(model, weights, state)  # the base CNN's file: into the modules LA/ELA take over
         state = None
     if local:

@@ -7,6 +7,7 @@ indexing of the memory-mapped array instead of collating images one by one.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,12 @@ from vitmed.data.store import load_split
 class StoreDataset(Dataset):
     def __init__(self, data_dir: str | Path, split: str):
         images, self.labels, self.index = load_split(data_dir, split)
-        self.images = torch.from_numpy(images)  # the memory map itself, (N, H, W, C) uint8
+        # the read-only memory map itself, (N, H, W, C) uint8: only ever read from (torch warns
+        # that it cannot protect it; copy-on-write instead would charge the whole store to the
+        # kernel's memory commit, which refuses stores larger than RAM)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            self.images = torch.from_numpy(images)
         self.rows = torch.tensor(self.index["store_row"].to_numpy())
 
     def __len__(self) -> int:
@@ -29,7 +35,7 @@ class StoreDataset(Dataset):
         """One image (3, H, W) and its label for an int; a batch (B, 3, H, W) and labels for a
         list of ints."""
         if np.isscalar(i):
-            images = self.images[self.rows[i]].permute(2, 0, 1)  # a view of the memory map
+            images = self.images[self.rows[i]].permute(2, 0, 1).clone()  # not a view of the read-only map
         else:
             rows = self.rows[torch.as_tensor(i)]
             # the training process on a GPU machine reads straight into pinned memory, which

@@ -130,6 +130,8 @@ def fetch_pad_ufes20(target: Path, url: str = PAD_UFES_URL) -> Path:
         return target
     archive = download(url, target.with_name(target.name + ".files") / "zr7vgbcyr2-1.zip")
     root = _folder_holding(unpack(archive, target.with_name(target.name + ".unpacking")), "metadata.csv")
+    if not list((root / "images").glob("imgs_part_*")):
+        raise FileNotFoundError(f"{archive}: no images/imgs_part_*.zip in the archive (has its layout changed?)")
     for part in sorted((root / "images").glob("imgs_part_*.zip")):
         unpack(part, part.with_suffix(""))
         part.unlink()  # unpacked: the folder is complete (unpack renames it only when done)

@@ -110,8 +110,7 @@ def load_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray
     meta = load_meta(data_dir)
     index = pd.read_parquet(data_dir / "index.parquet")
     rows = index[index["split"] == split]
-    # copy-on-write: a writable array (torch takes it without copying), the file never changes
-    images = np.load(data_dir / "images.npy", mmap_mode="c")
+    images = np.load(data_dir / "images.npy", mmap_mode="r")
     labels = rows[meta["label_columns"]].to_numpy()
     labels = labels.astype(np.float32) if meta["task"] == "multilabel" else labels[:, 0].astype(np.int64)
     return images, labels, rows

@@ -108,8 +108,8 @@ def dataset_config(name):
                 # = vitmed.data.synthetic.SOURCE_SPLIT, which the plan reads (no vitmed import here:
                 # Snakemake itself may run where only the jobs' conda env has vitmed)
                 "split": {"train": 0.8, "val": 0.1, "test": 0.1}, "raw_dir": None, "skip_unreadable": False}
-    if name in TEST_DATASETS:  # all of a test set is test data
-        return {**TEST_DATASETS[name], "split": {"train": 0.0, "val": 0.0, "test": 1.0}}
+    if name in TEST_DATASETS:  # all of a test set is test data, whatever split its publisher made
+        return {**TEST_DATASETS[name], "split": {"train": 0.0, "val": 0.0, "test": 1.0}, "all_test": True}
     return config["datasets"][name]
 
 
@@ -155,6 +155,14 @@ def finetune_metrics(datasets, models, inits):
     """The metrics files of every fine-tuning run of these datasets, models and inits."""
     return expand(f"{RESULTS}/finetune/{{dataset}}/{{model}}/{{init}}/seed{{seed}}/metrics.json",
                   dataset=datasets, model=models, init=inits, seed=SEEDS)
+
+
+def finetune_params(dataset=None, model=None):
+    """The finetune section one job reads: the study's, with this run's own entry of
+    ``overrides`` only, so that editing another run's entry reruns nothing else."""
+    hp = {key: value for key, value in config["finetune"].items() if key != "overrides"}
+    override = config["finetune"]["overrides"].get(dataset, {}).get(model)
+    return {**hp, "overrides": {dataset: {model: override}}} if override else hp
 
 
 def finetuned_pairs(dataset):

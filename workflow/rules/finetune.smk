@@ -12,7 +12,7 @@ rule finetune:
     params:
         model=lambda wc: MODEL_CONFIGS[wc.model],
         weights=lambda wc: weights_source(wc.dataset, wc.model, wc.init),
-        hp=config["finetune"],
+        hp=lambda wc: finetune_params(wc.dataset, wc.model),
         input_size=config["input_size"],
     threads: 1
     log:
