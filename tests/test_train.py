@@ -71,3 +71,26 @@ def test_sgd_with_momentum_and_weight_decay():
     w1 = 1.0 - step1
     step2 = 0.1 * (0.5 * (1 + 0.1) + (1 + 0.1 * w1))     # momentum buffer 0.5 * 1.1 + the new gradient
     assert weight.item() == pytest.approx(w1 - step2)
+
+
+def test_editing_one_runs_override_leaves_the_other_runs_up_to_date(tmp_path):
+    """A fine-tuning job's params hold only its own override: when one entry of
+    finetune.overrides is edited, Snakemake reruns that run alone."""
+    from helpers import job_counts, load_preset, run_snakemake
+
+    config = load_preset("synthetic")
+    config["study"] = "overrides"
+    config["datasets"] = {"SynPatch": dict(config["datasets"]["SynPatch"], n_images=60)}
+    config["finetune"].update(max_epochs=1, warmup_iters=2)
+    config["finetune"]["overrides"] = {"SynPatch": {"ViT-toy": {"lr": 1e-3}}}
+    runs = {model: f"results/overrides/finetune/SynPatch/{model}/random/seed0/metrics.json"
+            for model in ("ResNet-toy", "ViT-toy")}
+    done = run_snakemake(tmp_path, config, "--cores", "1", *runs.values())
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    config["finetune"]["overrides"]["SynPatch"]["ViT-toy"]["lr"] = 2e-3
+    plan = run_snakemake(tmp_path, config, "-n", *runs.values())
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    out = plan.stdout + plan.stderr
+    assert job_counts(out).get("finetune") == 1
+    assert "model=ViT-toy" in out and "model=ResNet-toy" not in out
