@@ -15,7 +15,7 @@ from vitmed.train import finetune, run_hparams
 
 log = setup_job(snakemake.log[0], snakemake.threads)
 wc, params = snakemake.wildcards, snakemake.params
-seed, hp, model_cfg = int(wc.seed), run_hparams(params.hp, wc.dataset, wc.model), params.model
+seed, hp, model_cfg = int(wc.seed), run_hparams(params.hp, params.override), params.model
 data_dir = Path(snakemake.input.meta).parent
 meta = load_meta(data_dir)
 torch.manual_seed(seed)  # the random init (and the new classifier head) depends on the seed

@@ -46,14 +46,14 @@ def test_multilabel_loss_leaves_ignored_entries_out():
 
 
 def test_overrides_set_one_runs_learning_rate_and_weight_decay():
-    study = {"lr": {"pretrained": 1e-4, "random": 1e-3}, "weight_decay": 1e-5, "optimizer": "sgd",
-             "overrides": {"ISIC-3": {"ResNet18-GA": {"lr": 1e-3, "weight_decay": 0.0}, "ResNet18": {"weight_decay": 1e-4}}}}
-    tuned = run_hparams(study, "ISIC-3", "ResNet18-GA")
+    study = {"lr": {"pretrained": 1e-4, "random": 1e-3}, "weight_decay": 1e-5, "optimizer": "sgd"}
+    overrides = {"ResNet18-GA": {"lr": 1e-3, "weight_decay": 0.0}, "ResNet18": {"weight_decay": 1e-4}}
+    tuned = run_hparams(study, overrides["ResNet18-GA"])
     assert tuned["lr"] == {"pretrained": 1e-3, "random": 1e-3} and tuned["weight_decay"] == 0.0
     assert tuned["optimizer"] == "sgd"
-    only_decay = run_hparams(study, "ISIC-3", "ResNet18")
+    only_decay = run_hparams(study, overrides["ResNet18"])
     assert only_decay["lr"] == study["lr"] and only_decay["weight_decay"] == 1e-4
-    assert run_hparams(study, "Camelyon17", "ResNet18-GA") == study  # no override there
+    assert run_hparams(study, {}) == study  # a run without an override
     assert study["weight_decay"] == 1e-5 and study["lr"]["pretrained"] == 1e-4  # the study's settings untouched
 
 

@@ -132,11 +132,10 @@ def make_optimizer(name: str, params, weight_decay: float, momentum: float = 0.9
     return optimizers[name](params, lr=0.0, weight_decay=weight_decay)
 
 
-def run_hparams(finetune: dict, dataset: str, model: str) -> dict:
+def run_hparams(finetune: dict, override: dict) -> dict:
     """The fine-tuning settings of one run: the study's ``finetune`` section, with the learning
-    rate and weight decay that ``finetune.overrides[dataset][model]`` sets, if any (a per-model
+    rate and weight decay that its entry of ``finetune.overrides`` sets, if any (a per-model
     search's results, e.g. Piater et al.'s Table 5), for any init."""
-    override = finetune.get("overrides", {}).get(dataset, {}).get(model, {})
     hp = dict(finetune)
     if "lr" in override:
         hp["lr"] = {"pretrained": override["lr"], "random": override["lr"]}

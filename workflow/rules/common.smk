@@ -157,12 +157,14 @@ def finetune_metrics(datasets, models, inits):
                   dataset=datasets, model=models, init=inits, seed=SEEDS)
 
 
-def finetune_params(dataset=None, model=None):
-    """The finetune section one job reads: the study's, with this run's own entry of
-    ``overrides`` only, so that editing another run's entry reruns nothing else."""
-    hp = {key: value for key, value in config["finetune"].items() if key != "overrides"}
-    override = config["finetune"]["overrides"].get(dataset, {}).get(model)
-    return {**hp, "overrides": {dataset: {model: override}}} if override else hp
+# The finetune section jobs read, without the per-run overrides: a fine-tuning job gets its own
+# entry only (finetune_override), so that editing another run's entry reruns nothing else.
+FINETUNE = {key: value for key, value in config["finetune"].items() if key != "overrides"}
+
+
+def finetune_override(wildcards):
+    """This run's entry of finetune.overrides: its own lr and/or weight_decay, or nothing."""
+    return config["finetune"]["overrides"].get(wildcards.dataset, {}).get(wildcards.model, {})
 
 
 def finetuned_pairs(dataset):

@@ -12,7 +12,8 @@ rule finetune:
     params:
         model=lambda wc: MODEL_CONFIGS[wc.model],
         weights=lambda wc: weights_source(wc.dataset, wc.model, wc.init),
-        hp=lambda wc: finetune_params(wc.dataset, wc.model),
+        hp=FINETUNE,
+        override=finetune_override,
         input_size=config["input_size"],
     threads: 1
     log:

@@ -13,7 +13,7 @@ rule pretrain_source:
     params:
         model=lambda wc: MODEL_CONFIGS[wc.model],
         source=config["imagenet"]["synthetic_source"],
-        finetune=finetune_params(),
+        finetune=FINETUNE,
         input_size=config["input_size"],
     threads: 1
     log:
