@@ -17,6 +17,9 @@ if not config:
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/pretrain.smk"
@@ -28,17 +31,7 @@ include: "workflow/rules/plan.smk"
 
 
 rule all:
+    """Every table and figure of the study (vitmed.study.Study.artefacts)."""
     input:
-        expand(f"{RESULTS}/tables/{{table}}.{{ext}}", table=list(RESULT_TABLES), ext=["csv", "md", "tex"]),
-        expand(f"{RESULTS}/tables/welch.{{ext}}", ext=["csv", "md"]),
-        expand(f"{RESULTS}/tables/published_comparison.{{ext}}", ext=["csv", "md"]) if config["published_comparison"] else [],
-        expand(f"{RESULTS}/figures/{{figure}}.{{ext}}", figure=["figure1", "cka", "cka_models"], ext=["png", "pdf"]),
-        expand(f"{RESULTS}/figures/figure5.{{ext}}", ext=["png", "pdf"]) if ATTENTION_MODELS else [],
-        expand(f"{RESULTS}/figures/figure4.{{ext}}", ext=["png", "pdf"]) if SALIENCY_ON else [],
-        expand(f"{RESULTS}/tables/table4.{{ext}}", ext=["csv", "md", "tex"]) if CAPACITY_ON else [],
-        expand(f"{RESULTS}/figures/figure3.{{ext}}", ext=["png", "pdf"]) if CAPACITY_ON else [],
-        expand(f"{RESULTS}/tables/table5.{{ext}}", ext=["csv", "md", "tex"]) if PATCH_SIZES else [],
-        expand(f"{RESULTS}/tables/self_attention.{{ext}}", ext=["csv", "md", "tex"]) if SELF_ATTENTION else [],
-        expand(f"{RESULTS}/tables/freezing.{{ext}}", ext=["csv", "md", "tex"]) if FREEZING else [],
-        expand(f"{RESULTS}/figures/freezing.{{ext}}", ext=["png", "pdf"]) if FREEZING else [],
+        final_outputs(),
     default_target: True

@@ -1,6 +1,6 @@
 """Minibatch CKA against full-Gram CKA: time and peak memory as the number of images grows.
 
-Both use vitmed.cka (the full-Gram value is the same estimator with one batch holding every
+Both use vitmed.analysis.cka (the full-Gram value is the same estimator with one batch holding every
 image). Each measurement runs in a fresh process so its peak resident memory is its own;
 the baseline process (imports + features, no CKA) is subtracted.
 
@@ -16,7 +16,7 @@ import torch
 
 
 def child(method: str, n: int, dim: int, batch: int) -> None:
-    from vitmed.cka import linear_cka
+    from vitmed.analysis.cka import linear_cka
 
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(n, dim, generator=generator)

@@ -19,18 +19,18 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from torchvision import datasets
 from torchvision.transforms import v2
 
-from vitmed.augment import IMAGENET_MEAN, IMAGENET_STD, make_augment
+from vitmed.data.augment import make_augment
+from vitmed.data.constants import IMAGENET_MEAN, IMAGENET_STD
 from vitmed.data.dataset import StoreDataset, store_loader
 from vitmed.data.raw import read_plain_layout, write_plain_layout
 from vitmed.data.store import build_store
 from vitmed.data.synthetic import generate
-from vitmed.devices import select_device
+from vitmed.jobs.devices import select_device
 
 AUGMENT = {"backend": "batched", "crop_scale": [0.35, 1.0], "hflip": 0.5, "vflip": 0.5,
            "color_jitter": {"brightness": 0.3, "contrast": 0.3, "saturation": 0.2, "hue": 0.05, "p": 0.8}}

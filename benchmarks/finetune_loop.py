@@ -1,6 +1,6 @@
 """Does the model ever wait for data? Fine-tuning epoch time / pure model compute time.
 
-Times one epoch of the real training loop (``vitmed.train.train_epoch``: store -> DataLoader ->
+Times one epoch of the real training loop (``vitmed.train.finetune.train_epoch``: store -> DataLoader ->
 batched augmentation -> forward, backward, optimizer step), then the same number of steps on
 batches that are already augmented and in memory. A ratio near 1 means data loading is hidden
 by compute. On CPU both share the same cores, so this is the worst case; on a GPU the
@@ -19,14 +19,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vitmed.augment import make_augment
+from vitmed.data.augment import make_augment
 from vitmed.data.dataset import StoreDataset, store_loader
 from vitmed.data.raw import read_plain_layout, write_plain_layout
 from vitmed.data.store import build_store
 from vitmed.data.synthetic import generate
-from vitmed.devices import select_device
-from vitmed.models import create_model
-from vitmed.train import train_epoch
+from vitmed.jobs.devices import select_device
+from vitmed.models.factory import create_model
+from vitmed.train.finetune import train_epoch
 
 AUGMENT = {"backend": "batched", "crop_scale": [0.35, 1.0], "hflip": 0.5, "vflip": 0.5,
            "color_jitter": {"brightness": 0.3, "contrast": 0.3, "saturation": 0.2, "hue": 0.05, "p": 0.8}}

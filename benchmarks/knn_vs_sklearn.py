@@ -1,4 +1,4 @@
-"""k-NN evaluation: ours (vitmed.knn.knn_scores) against scikit-learn's brute-force cosine k-NN.
+"""k-NN evaluation: ours (vitmed.evaluate.knn.knn_scores) against scikit-learn's brute-force cosine k-NN.
 
 Same features, same k, same exp(similarity / T) vote weights; prints both times, the speed-up
 (scikit-learn time / ours) and whether the predictions agree.
@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from sklearn.neighbors import KNeighborsClassifier
 
-from vitmed.devices import select_device
-from vitmed.knn import knn_scores
+from vitmed.evaluate.knn import knn_scores
+from vitmed.jobs.devices import select_device
 
 
 def main():

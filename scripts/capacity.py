@@ -1,25 +1,20 @@
 """Rule capacity: Table 4 (ResNet and DeiT families at increasing size) and Figure 3."""
-from vitmed.warm import handoff
+from vitmed.jobs.warm import handoff
 
 handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-imported interpreter
 
 import pandas as pd
 
-from vitmed.io import write_text
-from vitmed.report import figures
-from vitmed.report.ablations import capacity_table, weights_notes
-from vitmed.report.tables import to_latex, to_markdown
-from vitmed.runtime import setup_job
+from vitmed.jobs.io import named_files
+from vitmed.jobs.runtime import setup_job
+from vitmed.report.ablations import capacity_report
+from vitmed.report.figures import figure3, save_figure
+from vitmed.report.tables import write_table
 
 log = setup_job(snakemake.log[0], threads=0)
 params, output = snakemake.params, snakemake.output
-table = capacity_table(pd.read_parquet(snakemake.input[0]), params.capacity, params.init, list(params.datasets))
-if table["median"].isna().any():
-    raise ValueError(f"Table 4 has empty cells: {table[table['median'].isna()][['model', 'dataset']].values.tolist()}")
-notes = weights_notes(params.models, params.capacity["cnn"] + params.capacity["vit"])
-title = f"Table 4: model capacity, fine-tuning from {params.init}, median ± std over seeds ({params.study})"
-write_text(output.csv, table.to_csv(index=False))
-write_text(output.md, to_markdown(table, params.datasets, title, notes))
-write_text(output.tex, to_latex(table, params.datasets, title, notes))
-figures.save_figure(figures.figure3(table), {"png": output.png, "pdf": output.pdf})
+table, markdown, latex = capacity_report(pd.read_parquet(snakemake.input[0]), params.capacity, params.init,
+                                         params.datasets, params.models, params.study)
+write_table(named_files(output, "table4"), table, markdown, latex)
+save_figure(figure3(table), named_files(output, "figure3"))
 log.info("Table 4: %d cells", len(table))

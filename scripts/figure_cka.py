@@ -1,17 +1,16 @@
 """Rule figure_cka: per-dataset CKA tables -> two study tables and their heatmap figures."""
-from vitmed.warm import handoff
+from vitmed.jobs.warm import handoff
 
 handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-imported interpreter
 
 import pandas as pd
 
-from vitmed.io import write_parquet
-from vitmed.report import figures
-from vitmed.runtime import setup_job
+from vitmed.jobs.io import named_files, write_parquet
+from vitmed.jobs.runtime import setup_job
+from vitmed.report.figures import figure_cka, figure_cka_models, save_figure
 
 setup_job(snakemake.log[0], threads=0)
-for kind, plot in (("layers", figures.figure_cka), ("models", figures.figure_cka_models)):
+for kind, figure, plot in (("layers", "cka", figure_cka), ("models", "cka_models", figure_cka_models)):
     table = pd.concat([pd.read_parquet(path) for path in snakemake.input[kind]], ignore_index=True)
     write_parquet(snakemake.output[kind], table)
-    figures.save_figure(plot(table), {"png": snakemake.output[f"{kind}_png"],
-                                      "pdf": snakemake.output[f"{kind}_pdf"]})
+    save_figure(plot(table), named_files(snakemake.output, figure))

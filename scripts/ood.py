@@ -1,14 +1,14 @@
 """Rule ood, per dataset: every fine-tuned model of the dataset scored on its out-of-distribution
 test set."""
-from vitmed.warm import handoff
+from vitmed.jobs.warm import handoff
 
 handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-imported interpreter
 
 from pathlib import Path
 
-from vitmed.io import write_json
-from vitmed.ood import evaluate_out_of_distribution
-from vitmed.runtime import setup_job
+from vitmed.evaluate.ood import evaluate_out_of_distribution
+from vitmed.jobs.io import write_json
+from vitmed.jobs.runtime import setup_job
 
 log = setup_job(snakemake.log[0], snakemake.threads)
 params = snakemake.params

@@ -1,23 +1,18 @@
 """Rule patch_size: Table 5 (one ViT with different patch sizes)."""
-from vitmed.warm import handoff
+from vitmed.jobs.warm import handoff
 
 handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-imported interpreter
 
 import pandas as pd
 
-from vitmed.io import write_text
-from vitmed.report.ablations import patch_size_table, weights_notes
-from vitmed.report.tables import to_latex, to_markdown
-from vitmed.runtime import setup_job
+from vitmed.jobs.io import named_files
+from vitmed.jobs.runtime import setup_job
+from vitmed.report.ablations import patch_size_report
+from vitmed.report.tables import write_table
 
 log = setup_job(snakemake.log[0], threads=0)
-params, output = snakemake.params, snakemake.output
-table = patch_size_table(pd.read_parquet(snakemake.input[0]), params.patch_sizes, params.init, list(params.datasets))
-if table["median"].isna().any():
-    raise ValueError(f"Table 5 has empty cells: {table[table['median'].isna()][['model', 'dataset']].values.tolist()}")
-notes = weights_notes(params.models, list(params.patch_sizes.values()))
-title = f"Table 5: patch size, fine-tuning from {params.init}, median ± std over seeds ({params.study})"
-write_text(output.csv, table.to_csv(index=False))
-write_text(output.md, to_markdown(table, params.datasets, title, notes))
-write_text(output.tex, to_latex(table, params.datasets, title, notes))
+params = snakemake.params
+table, markdown, latex = patch_size_report(pd.read_parquet(snakemake.input[0]), params.patch_sizes, params.init,
+                                           params.datasets, params.models, params.study)
+write_table(named_files(snakemake.output, "table5"), table, markdown, latex)
 log.info("Table 5: %d cells", len(table))

@@ -1,5 +1,5 @@
 """Rule prepare: raw layout -> standardized store + split."""
-from vitmed.warm import handoff
+from vitmed.jobs.warm import handoff
 
 handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-imported interpreter
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from vitmed.data.adapters import read_raw
 from vitmed.data.store import build_store
-from vitmed.runtime import setup_job
+from vitmed.jobs.runtime import setup_job
 
 log = setup_job(snakemake.log[0], threads=0)
 cfg = snakemake.params.cfg

@@ -1,13 +1,13 @@
 """Rule pretrain_dino: DINO on a target dataset from the ImageNet weights."""
-from vitmed.warm import handoff
+from vitmed.jobs.warm import handoff
 
 handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-imported interpreter
 
 from pathlib import Path
 
-from vitmed.dino import pretrain_dino
-from vitmed.models import build_model
-from vitmed.runtime import setup_job
+from vitmed.jobs.runtime import setup_job
+from vitmed.models.factory import build_model
+from vitmed.train.dino import pretrain_dino
 
 log = setup_job(snakemake.log[0], snakemake.threads)
 params = snakemake.params

@@ -1,11 +1,11 @@
 """Rule throughput: images/s of every model of the study, training and inference."""
-from vitmed.warm import handoff
+from vitmed.jobs.warm import handoff
 
 handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-imported interpreter
 
-from vitmed.io import write_text
-from vitmed.runtime import setup_job
-from vitmed.throughput import measure
+from vitmed.jobs.io import write_text
+from vitmed.jobs.runtime import setup_job
+from vitmed.plan.throughput import measure
 
 log = setup_job(snakemake.log[0], snakemake.threads)
 params = snakemake.params

@@ -1,16 +1,16 @@
 """Rule welch: CNN-vs-ViT Welch t-tests over seeds."""
-from vitmed.warm import handoff
+from vitmed.jobs.warm import handoff
 
 handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-imported interpreter
 
 import pandas as pd
 
-from vitmed.io import write_text
+from vitmed.jobs.io import named_files
+from vitmed.jobs.runtime import setup_job
 from vitmed.report.compare import welch_markdown, welch_tests
-from vitmed.runtime import setup_job
+from vitmed.report.tables import write_table
 
 log = setup_job(snakemake.log[0], threads=0)
 tests = welch_tests(pd.read_parquet(snakemake.input[0]), snakemake.params.families)
-write_text(snakemake.output.csv, tests.to_csv(index=False))
-write_text(snakemake.output.md, welch_markdown(tests, snakemake.params.study))
+write_table(named_files(snakemake.output, "welch"), tests, welch_markdown(tests, snakemake.params.study))
 log.info("%d CNN-vs-ViT tests, %d with p < 0.05", len(tests), int((tests["p_value"] < 0.05).sum()))

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from vitmed.plan import job_counts  # noqa: F401  (the tests read dry runs with the plan's parser)
+from vitmed.plan.estimate import job_counts  # noqa: F401  (the tests read dry runs with the plan's parser)
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,12 @@ import pytest
 import timm
 import torch
 
-from vitmed.attention import attention_distances, capture_attention, mean_distance_per_head, patch_distances
+from vitmed.analysis.attention_distance import (
+    attention_distances,
+    capture_attention,
+    mean_distance_per_head,
+    patch_distances,
+)
 
 
 def brute_force_mean_distance(grid, patch):

@@ -1,11 +1,17 @@
-import torch
-
 import pytest
+import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torchvision.transforms.v2 import functional as TF
 
-from vitmed.augment import (_RGB_TO_YIQ, IMAGENET_MEAN, IMAGENET_STD, AugmentParams, BatchAugment, BatchEval,
-                            random_crop_boxes)
+from vitmed.data.augment import (
+    _RGB_TO_YIQ,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    AugmentParams,
+    BatchAugment,
+    BatchEval,
+    random_crop_boxes,
+)
 
 NO_JITTER = {"brightness": 0.0, "contrast": 0.0, "saturation": 0.0, "hue": 0.0, "p": 1.0}
 
@@ -77,7 +83,7 @@ def test_eval_resizes_whole_image():
 def test_batched_and_per_image_v2_pipelines_agree_in_distribution():
     """Both backends implement the same augmentation: on the same images the per-channel
     mean and spread of their outputs agree closely."""
-    from vitmed.augment import make_augment
+    from vitmed.data.augment import make_augment
     cfg = {"crop_scale": [0.35, 1.0], "hflip": 0.5, "vflip": 0.5,
            "color_jitter": {"brightness": 0.3, "contrast": 0.3, "saturation": 0.3, "hue": 0.05, "p": 0.8}}
     gen = torch.Generator().manual_seed(0)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from vitmed.cka import MinibatchCKA, linear_cka
+from vitmed.analysis.cka import MinibatchCKA, linear_cka
 
 
 def full_gram_unbiased_cka(x: np.ndarray, y: np.ndarray) -> float:
@@ -83,8 +83,8 @@ def test_embedding_cka_between_models_uses_their_embeddings():
     linear_cka on the embeddings computed directly, symmetric."""
     import timm
 
-    from vitmed.cka import embedding_cka
-    from vitmed.models import embed
+    from vitmed.analysis.cka import embedding_cka
+    from vitmed.models.factory import embed
 
     torch.manual_seed(0)
     vit = timm.create_model("test_vit", num_classes=3, img_size=32, patch_size=8).eval()

@@ -2,9 +2,10 @@ import copy
 
 import pytest
 import yaml
+from helpers import ROOT, job_counts, load_preset, run_snakemake
 from snakemake.utils import validate
 
-from helpers import ROOT, job_counts, load_preset, run_snakemake
+from vitmed.study import Study
 
 SCHEMA = str(ROOT / "workflow" / "schemas" / "config.schema.yaml")
 
@@ -62,7 +63,22 @@ def test_defaults_are_filled_in():
     (lambda c: c["analysis"].update(attention_models=["ResNet-toy"]),
      "analysis.attention_models: 'ResNet-toy' is not one of the study's ViTs ['ViT-toy']"),
 ])
-def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, edit, expected):
+def test_bad_config_is_refused_naming_the_key(edit, expected):
+    """The schema, then the study model's cross-field checks: what the workflow runs first."""
+    config = copy.deepcopy(load_preset("synthetic"))
+    edit(config)
+    with pytest.raises(Exception) as error:
+        validate(config, SCHEMA)
+        Study.from_config(config)
+    assert expected in str(error.value)
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda c: c["finetune"].update(learning_rate=0.1), "'learning_rate' was unexpected"),
+    (lambda c: c["analysis"].update(attention_models=["ResNet-toy"]),
+     "analysis.attention_models: 'ResNet-toy' is not one of the study's ViTs ['ViT-toy']"),
+])
+def test_bad_config_fails_in_snakemake_before_any_job(tmp_path, edit, expected):
     config = copy.deepcopy(load_preset("synthetic"))
     edit(config)
     result = run_snakemake(tmp_path, config, "-n")

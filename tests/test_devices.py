@@ -4,12 +4,12 @@ import sys
 
 import pytest
 
-from vitmed.devices import claim_device
+from vitmed.jobs.devices import claim_device
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from vitmed.devices import claim_device
+from vitmed.jobs.devices import claim_device
 print(claim_device(int(sys.argv[1]), Path(sys.argv[2])), flush=True)
 time.sleep(60)
 """

@@ -5,16 +5,15 @@ import time
 import numpy as np
 import pytest
 import torch
+from helpers import ROOT
 from lightly.models.utils import update_momentum
 from snakemake.utils import validate
 
-from vitmed.data.raw import write_plain_layout, read_plain_layout
+from vitmed.data.raw import read_plain_layout, write_plain_layout
 from vitmed.data.store import build_store
 from vitmed.data.synthetic import SyntheticSet
-from vitmed.dino import DinoSchedule, pretrain_dino
-from vitmed.models import create_model
-
-from helpers import ROOT
+from vitmed.models.factory import create_model
+from vitmed.train.dino import DinoSchedule, pretrain_dino
 
 
 def dino_config(**overrides) -> dict:

@@ -5,15 +5,14 @@ import time
 import pandas as pd
 import pytest
 import torch
+from helpers import ROOT
 from snakemake.utils import validate
 
 from vitmed.data.raw import read_plain_layout, write_plain_layout
 from vitmed.data.store import build_store
 from vitmed.data.synthetic import generate
-from vitmed.models import create_model
-from vitmed.train import finetune
-
-from helpers import ROOT
+from vitmed.models.factory import create_model
+from vitmed.train.finetune import finetune
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,10 @@ import pytest
 import timm
 import torch
 import yaml
-
 from helpers import ROOT, job_counts, load_preset, run_snakemake
-from vitmed.augment import IMAGENET_MEAN, IMAGENET_STD
-from vitmed.models import build_model, embed, match_input_normalization
+
+from vitmed.data.constants import IMAGENET_MEAN, IMAGENET_STD
+from vitmed.models.factory import build_model, embed, match_input_normalization
 
 CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
 
@@ -73,7 +73,7 @@ def test_foundation_preset_plans_pretrained_inits_from_the_hub(tmp_path):
 def test_freezing_stops_the_input_end_of_a_vit():
     """Palés Huix et al.'s progressive freezing: the patch embedding, tokens, position embedding
     and the first blocks get no gradient and stay unchanged through a weight-decayed step."""
-    from vitmed.train import make_optimizer
+    from vitmed.train.finetune import make_optimizer
 
     torch.manual_seed(0)
     model = build_model({"timm_name": "test_vit", "family": "vit", "freeze_blocks": 2}, 3)

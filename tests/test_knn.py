@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from vitmed.knn import knn_scores
+from vitmed.evaluate.knn import knn_scores
 
 
 def brute_force(train_x, train_y, test_x, k, temperature, num_classes):

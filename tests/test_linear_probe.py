@@ -3,7 +3,7 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from vitmed.linear_probe import fit_linear_head, linear_probe_scores, standardize
+from vitmed.evaluate.linear_probe import fit_linear_head, linear_probe_scores, standardize
 
 
 def blobs(n, dim, classes, seed, noise=1.0):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vitmed.metrics import chance_level, score
+from vitmed.evaluate.metrics import chance_level, score
 
 
 def onehot_scores(pred, num_classes):

@@ -5,12 +5,12 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from vitmed.augment import IMAGENET_MEAN, IMAGENET_STD
+from vitmed.data.constants import IMAGENET_MEAN, IMAGENET_STD
 from vitmed.data.raw import read_plain_layout, write_plain_layout
 from vitmed.data.store import build_store
 from vitmed.data.synthetic import generate
-from vitmed.models import build_model
-from vitmed.ood import evaluate_out_of_distribution
+from vitmed.evaluate.ood import evaluate_out_of_distribution
+from vitmed.models.factory import build_model
 
 MODEL = {"timm_name": "test_resnet", "family": "cnn"}
 

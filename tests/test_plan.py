@@ -1,14 +1,13 @@
-"""python -m vitmed.plan: jobs per stage from Snakemake's dry run, GPU-hours from throughput."""
+"""python -m vitmed.plan.estimate: jobs per stage from Snakemake's dry run, GPU-hours from throughput."""
 import copy
 
 import pandas as pd
 import pytest
 import yaml
+from helpers import ROOT, load_preset, run_snakemake
 from snakemake.utils import validate
 
-from helpers import ROOT, load_preset, run_snakemake
-from vitmed import plan
-from vitmed.throughput import with_overrides
+from vitmed.plan import estimate as plan
 
 
 def small_config() -> dict:

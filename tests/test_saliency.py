@@ -5,7 +5,7 @@ import timm
 import torch
 from torch.nn import functional as F
 
-from vitmed.saliency import cls_attention, feature_stage, grad_cam, top_mass_mask
+from vitmed.analysis.saliency import cls_attention, feature_stage, grad_cam, top_mass_mask
 
 
 def test_top_mass_keeps_the_fewest_largest_entries_reaching_the_mass():

@@ -4,10 +4,14 @@ import pytest
 import torch
 from scipy import stats
 
-from vitmed.models import build_model, count_parameters, create_model, load_backbone_weights
-from vitmed.report.ablations import (self_attention_latex, self_attention_markdown, self_attention_table,
-                                    with_out_of_distribution)
-from vitmed.self_attention import EmbeddedLocalSelfAttention, GlobalSelfAttention, LocalSelfAttention
+from vitmed.models.factory import build_model, count_parameters, create_model, load_backbone_weights
+from vitmed.models.self_attention import EmbeddedLocalSelfAttention, GlobalSelfAttention, LocalSelfAttention
+from vitmed.report.ablations import (
+    self_attention_latex,
+    self_attention_markdown,
+    self_attention_table,
+    with_out_of_distribution,
+)
 
 GA = {"timm_name": "test_resnet", "family": "cnn", "self_attention": {"global_after": ["layer1", "layer2"]}}
 

@@ -4,7 +4,6 @@ import re
 import pandas as pd
 import pytest
 import yaml
-
 from helpers import ROOT, load_preset, run_snakemake
 from slurm_cluster import local_slurm, unavailable_reason
 

@@ -3,8 +3,9 @@ import timm
 import torch
 from torch import nn
 
-from vitmed.speedups import Speedups
-from vitmed.train import predict, train_epoch
+from vitmed.evaluate.predict import predict
+from vitmed.jobs.speedups import Speedups
+from vitmed.train.finetune import train_epoch
 
 
 def batches(n=2):

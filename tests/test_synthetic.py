@@ -4,7 +4,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 
 from vitmed.data.synthetic import GENERATORS, generate
-from vitmed.metrics import chance_level, score
+from vitmed.evaluate.metrics import chance_level, score
 
 TASK_METRIC = {"fundus_grades": "quadratic_kappa", "mammo_mass": "roc_auc", "skin_lesions": "macro_recall",
                "chest_findings": "macro_roc_auc", "lymph_patches": "roc_auc", "lymph_patches_other_site": "roc_auc",

@@ -2,7 +2,8 @@ import math
 
 import pytest
 
-from vitmed.train import SaturationSchedule, make_optimizer, run_hparams
+from vitmed.train.finetune import make_optimizer, run_hparams
+from vitmed.train.schedule import SaturationSchedule
 
 
 def test_warmup_is_linear_then_constant():
@@ -32,7 +33,7 @@ def test_lr_drops_by_factor_on_saturation_until_min_then_stops():
 def test_multilabel_loss_leaves_ignored_entries_out():
     import torch
 
-    from vitmed.train import loss_function
+    from vitmed.train.losses import loss_function
 
     torch.manual_seed(0)
     logits = torch.randn(6, 4)

@@ -11,7 +11,7 @@ import time
 import pytest
 
 SCRIPT = textwrap.dedent("""
-    from vitmed.warm import handoff
+    from vitmed.jobs.warm import handoff
     handoff(snakemake, __file__)
 
     import os, sys, time
@@ -100,7 +100,7 @@ def test_killing_the_client_kills_its_job(workdir):
 
 
 def test_a_server_that_cannot_start_is_a_clear_error(tmp_path, monkeypatch):
-    from vitmed import warm
+    from vitmed.jobs import warm
 
     monkeypatch.setattr(sys, "executable", sys.executable + "-missing-interpreter")
     with pytest.raises(OSError):

@@ -1,7 +1,7 @@
 """Torch dataset and loader over one split of the standardized store.
 
 Items are uint8 (3, H, W) tensors: augmentation and normalization run on whole batches
-(vitmed.augment), after loading. Grayscale images are repeated to three channels so that
+(vitmed.data.augment), after loading. Grayscale images are repeated to three channels so that
 RGB-pretrained models take them unchanged. ``store_loader`` reads a whole batch with one
 indexing of the memory-mapped array instead of collating images one by one.
 """

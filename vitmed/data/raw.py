@@ -10,16 +10,16 @@ so that ``prepare`` decodes real image files exactly as it does for downloaded d
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
 from vitmed.data.synthetic import SyntheticSet
-from vitmed.io import atomic_path, write_json
+from vitmed.jobs.io import atomic_path, write_json
 
 TASKS = ("binary", "multiclass", "multilabel")
 # A multi-label entry that is neither positive nor negative (CheXpert's uncertain labels under

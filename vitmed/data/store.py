@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from vitmed.data.raw import IGNORED, RawTable, load_image, load_pixels
 from vitmed.data.splits import assign_splits, split_hash, split_table, stratum_of
-from vitmed.io import atomic_path, write_json, write_parquet
+from vitmed.jobs.io import atomic_path, write_json, write_parquet
 
 log = logging.getLogger(__name__)
 

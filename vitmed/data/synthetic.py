@@ -181,9 +181,6 @@ def lymph_patches(n: int, size: int, seed: int, site: str = "main") -> Synthetic
         images[i] = _to_uint8(img, rng, 0.04)
     return SyntheticSet(images, labels, None, ["normal", "tumour"], "binary")
 
-
-# The synthetic ImageNet stand-in's split (workflow and plan): most of it trains the source model.
-SOURCE_SPLIT = {"train": 0.8, "val": 0.1, "test": 0.1}
 _SHAPES = ["disk", "bar", "ring", "cross"]
 _TEXTURES = ["flat", "stripes", "checker", "speckle"]
 

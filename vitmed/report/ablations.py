@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from vitmed.metrics import METRIC_LABELS
+from vitmed.evaluate.metrics import METRIC_LABELS
 from vitmed.report.compare import welch_t
-from vitmed.report.tables import _tex_escape, ordered, summarize
+from vitmed.report.tables import _tex_escape, ordered, summarize, to_latex, to_markdown
 
 
 def _cells(runs: pd.DataFrame, init: str, models: list[str], datasets: list[str]) -> pd.DataFrame:
@@ -152,3 +152,54 @@ def self_attention_latex(table: pd.DataFrame, metrics: dict[str, str], caption: 
     caption = f"{caption} Bold: different from the base CNN, Welch's t-test p < {SIGNIFICANCE}."
     lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{_tex_escape(caption)}}}", r"\end{table}"]
     return "\n".join(lines) + "\n"
+
+
+# --- each ablation rule's table, rendered: (tidy table, Markdown, LaTeX) ---------------------
+def _complete(table: pd.DataFrame, name: str) -> pd.DataFrame:
+    if table["median"].isna().any():
+        raise ValueError(f"{name} has empty cells: {table[table['median'].isna()][['model', 'dataset']].values.tolist()}")
+    return table
+
+
+def capacity_report(runs: pd.DataFrame, capacity: dict[str, list[str]], init: str, metrics: dict[str, str],
+                    model_configs: dict[str, dict], study: str) -> tuple[pd.DataFrame, str, str]:
+    """Table 4: each family's models at increasing size, from one init."""
+    table = _complete(capacity_table(runs, capacity, init, list(metrics)), "Table 4")
+    notes = weights_notes(model_configs, capacity["cnn"] + capacity["vit"])
+    title = f"Table 4: model capacity, fine-tuning from {init}, median ± std over seeds ({study})"
+    return table, to_markdown(table, metrics, title, notes), to_latex(table, metrics, title, notes)
+
+
+def patch_size_report(runs: pd.DataFrame, patch_sizes: dict[int, str], init: str, metrics: dict[str, str],
+                      model_configs: dict[str, dict], study: str) -> tuple[pd.DataFrame, str, str]:
+    """Table 5: one ViT with different patch sizes, from one init."""
+    table = _complete(patch_size_table(runs, patch_sizes, init, list(metrics)), "Table 5")
+    notes = weights_notes(model_configs, list(patch_sizes.values()))
+    title = f"Table 5: patch size, fine-tuning from {init}, median ± std over seeds ({study})"
+    return table, to_markdown(table, metrics, title, notes), to_latex(table, metrics, title, notes)
+
+
+def freezing_report(runs: pd.DataFrame, frozen: dict[str, dict[str, int]], init: str, metrics: dict[str, str],
+                    study: str) -> tuple[pd.DataFrame, str, str]:
+    """Progressive freezing: ViTs fine-tuned with their first blocks frozen (rows say how many)."""
+    table = freezing_table(runs, frozen, init, list(metrics))
+    title = (f"Progressive freezing: ViTs fine-tuned with their first blocks frozen, from {init}, "
+             f"median ± std over seeds ({study})")
+    shown = table.assign(model=[f"{model} ({n} frozen)" for model, n in zip(table["model"], table["frozen_blocks"])])
+    return table, to_markdown(shown, metrics, title), to_latex(shown, metrics, title)
+
+
+def self_attention_report(runs: pd.DataFrame, variants: dict[str, list[str]], init: str, metrics: dict[str, str],
+                          ood_tests: dict[str, str], study: str) -> tuple[pd.DataFrame, str, str]:
+    """CNNs with and without self-attention, Welch's t-tests; in parentheses the same on each
+    dataset's out-of-distribution test set (Piater et al., Table 2)."""
+    datasets = list(metrics)
+    table = self_attention_table(runs, variants, init, datasets)
+    title = f"Self-attention in CNNs: fine-tuning from {init}, mean ± std over seeds ({study})"
+    tested = [dataset for dataset in datasets if dataset in ood_tests]
+    if tested:
+        ood = self_attention_table(runs, variants, init, tested, protocol="ood")
+        table = with_out_of_distribution(table, ood)
+        title += "; in parentheses on the out-of-distribution test set (" + ", ".join(
+            f"{dataset} → {ood_tests[dataset]}" for dataset in tested) + ")"
+    return table, self_attention_markdown(table, metrics, title), self_attention_latex(table, metrics, title)

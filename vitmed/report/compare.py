@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from vitmed.report.tables import summarize
+
 PUBLISHED = Path(__file__).with_name("published.csv")
 KEYS = ["dataset", "model", "init", "protocol"]
 
@@ -89,3 +91,9 @@ def welch_markdown(tests: pd.DataFrame, study: str) -> str:
         lines.append(f"| {row.dataset} | {row.init} | {row.protocol} | {row.cnn} | {row.vit} | {row.cnn_mean:.3f} | "
                      f"{row.vit_mean:.3f} | {row.t:.2f} | {row.p_value:.3g} |")
     return "\n".join(lines) + "\n"
+
+
+def published_comparison(runs: pd.DataFrame, patch_sizes: dict[int, str]) -> pd.DataFrame:
+    """Our fine-tuning and k-NN medians (runs.parquet) beside the paper's published cells."""
+    summary = pd.concat([summarize(runs, protocol).assign(protocol=protocol) for protocol in ("finetune", "knn")])
+    return compare_with_published(summary, load_published(), patch_sizes)

@@ -9,8 +9,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from vitmed.io import atomic_path  # noqa: E402
-from vitmed.metrics import METRIC_LABELS  # noqa: E402
+from vitmed.evaluate.metrics import METRIC_LABELS  # noqa: E402
+from vitmed.jobs.io import atomic_path  # noqa: E402
 from vitmed.report.tables import summarize  # noqa: E402
 
 PROTOCOL_LABELS = {"finetune": "Fine-tuning", "knn": "k-NN", "linear": "Linear probe"}

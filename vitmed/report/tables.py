@@ -1,9 +1,15 @@
 """The paper's result tables: median ± std over seeds, rows = (init, model), columns = datasets."""
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
+
 import pandas as pd
 
-from vitmed.metrics import METRIC_LABELS
+from vitmed.evaluate.metrics import METRIC_LABELS
+from vitmed.jobs.io import write_text
+
+log = logging.getLogger(__name__)
 
 INIT_LABELS = {
     "random": "Random",
@@ -77,3 +83,24 @@ def to_latex(table: pd.DataFrame, metrics: dict[str, str], caption: str, notes: 
         previous = init
     lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{_tex_escape(' '.join([caption, *notes]))}}}", r"\end{table}"]
     return "\n".join(lines) + "\n"
+
+
+def write_table(paths: Mapping[str, str], table: pd.DataFrame, markdown: str, latex: str | None = None) -> None:
+    """One table as the tidy CSV of ``table``, its Markdown and, where ``paths`` has "tex", its
+    LaTeX; ``paths`` by extension (vitmed.jobs.io.named_files). Each file written atomically."""
+    if "tex" in paths and latex is None:
+        raise ValueError(f"{paths['tex']}: this table has no LaTeX rendering")
+    write_text(paths["csv"], table.to_csv(index=False))
+    write_text(paths["md"], markdown)
+    if "tex" in paths:
+        write_text(paths["tex"], latex)
+
+
+def result_table(runs: pd.DataFrame, protocol: str, inits: list[str], models: list[str],
+                 metrics: dict[str, str], title: str) -> tuple[pd.DataFrame, str, str]:
+    """Table 1, Table 3, the linear probe or the OOD tests: (table, Markdown, LaTeX)."""
+    table = ordered(summarize(runs, protocol), inits, models, list(metrics))
+    missing = table["median"].isna().sum()
+    if missing:
+        log.warning("%s: %d empty cells", title, missing)
+    return table, to_markdown(table, metrics, title), to_latex(table, metrics, title)

@@ -9,13 +9,13 @@ rule analyze:
     output:
         cka_layers=f"{RESULTS}/analysis/cka/{{dataset}}/layers.parquet",
         cka_models=f"{RESULTS}/analysis/cka/{{dataset}}/models.parquet",
-        **({"attention": f"{RESULTS}/analysis/attention_distance/{{dataset}}.parquet"} if ATTENTION_MODELS else {}),
-        **({"saliency": f"{RESULTS}/analysis/saliency/{{dataset}}.npz"} if SALIENCY_ON else {}),
+        **({"attention": f"{RESULTS}/analysis/attention_distance/{{dataset}}.parquet"} if STUDY.attention_models else {}),
+        **({"saliency": f"{RESULTS}/analysis/saliency/{{dataset}}.npz"} if STUDY.saliency_on else {}),
     params:
         runs=analysis_runs,
         models=config["models"],
         analysis=config["analysis"],
-        saliency=SALIENCY,
+        saliency=STUDY.saliency,
         input_size=config["input_size"],
     threads: 1
     log:

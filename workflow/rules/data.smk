@@ -8,7 +8,7 @@ rule generate_synthetic:
         classes=f"{RESULTS}/raw/{{dataset}}/classes.json",
         images=directory(f"{RESULTS}/raw/{{dataset}}/images"),
     params:
-        cfg=lambda wc: dataset_config(wc.dataset),
+        cfg=lambda wc: STUDY.dataset_config(wc.dataset),
         # each dataset draws from its own stream; the seed depends on the name only
         seed=lambda wc: int.from_bytes(wc.dataset.encode(), "little") % (2**31),
     log:
@@ -25,7 +25,7 @@ rule fetch_raw:
     output:
         f"{RESULTS}/raw/{{dataset}}/source.json",
     params:
-        cfg=lambda wc: dataset_config(wc.dataset),
+        cfg=lambda wc: STUDY.dataset_config(wc.dataset),
         downloads=config["downloads_dir"],
     localrule: True
     log:
@@ -46,7 +46,7 @@ rule prepare:
         meta=f"{RESULTS}/data/{{dataset}}/meta.json",
         splits=f"{RESULTS}/data/{{dataset}}/splits.csv",
     params:
-        cfg=lambda wc: dataset_config(wc.dataset),
+        cfg=lambda wc: STUDY.dataset_config(wc.dataset),
         image_size=config["image_size"],
         split_seed=config["split_seed"],
     log:

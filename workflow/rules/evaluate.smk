@@ -4,13 +4,13 @@
 
 FROZEN_INPUT = {
     "meta": f"{RESULTS}/data/{{dataset}}/meta.json",
-    "weights": lambda wc: [w for model in MODELS for init in INITS for w in init_weights(wc.dataset, model, init)],
+    "weights": lambda wc: [w for model in STUDY.models for init in STUDY.inits for w in STUDY.init_weights(wc.dataset, model, init)],
 }
 FROZEN_PARAMS = {
     "models": config["models"],
-    "weights": lambda wc: {model: {init: weights_source(wc.dataset, model, init) for init in INITS}
-                           for model in MODELS},
-    "seeds": SEEDS,
+    "weights": lambda wc: {model: {init: STUDY.weights_source(wc.dataset, model, init) for init in STUDY.inits}
+                           for model in STUDY.models},
+    "seeds": STUDY.seeds,
     "input_size": config["input_size"],
 }
 
@@ -22,7 +22,8 @@ rule knn:
         f"{RESULTS}/knn/{{dataset}}/metrics.json",
     params:
         **FROZEN_PARAMS,
-        knn=config["knn"],
+        protocol="knn",
+        settings=config["knn"],
     threads: 1
     log:
         f"{LOGS}/knn/{{dataset}}.log",
@@ -31,7 +32,7 @@ rule knn:
     conda:
         "../../envs/vitmed.yaml"
     script:
-        "../../scripts/knn.py"
+        "../../scripts/evaluate_initialized.py"
 
 
 rule linear_probe:
@@ -42,7 +43,8 @@ rule linear_probe:
         f"{RESULTS}/linear/{{dataset}}/metrics.json",
     params:
         **FROZEN_PARAMS,
-        linear_probe=config["linear_probe"],
+        protocol="linear",
+        settings=config["linear_probe"],
     threads: 1
     log:
         f"{LOGS}/linear/{{dataset}}.log",
@@ -51,14 +53,14 @@ rule linear_probe:
     conda:
         "../../envs/vitmed.yaml"
     script:
-        "../../scripts/linear_probe.py"
+        "../../scripts/evaluate_initialized.py"
 
 
 rule ood:
     """Every model fine-tuned on a dataset, scored unchanged on its out-of-distribution test set."""
     input:
         trained=f"{RESULTS}/data/{{dataset}}/meta.json",
-        test=lambda wc: f"{RESULTS}/data/{OOD_TESTS[wc.dataset]}/meta.json",
+        test=lambda wc: f"{RESULTS}/data/{STUDY.ood_tests[wc.dataset]}/meta.json",
         runs=lambda wc: [path for run in ood_runs(wc) for path in (run["checkpoint"], run["metrics"])],
     output:
         f"{RESULTS}/ood/{{dataset}}/metrics.json",

@@ -4,16 +4,16 @@
 rule finetune:
     input:
         meta=f"{RESULTS}/data/{{dataset}}/meta.json",
-        weights=lambda wc: init_weights(wc.dataset, wc.model, wc.init),
+        weights=lambda wc: STUDY.init_weights(wc.dataset, wc.model, wc.init),
     output:
         metrics=f"{RESULTS}/finetune/{{dataset}}/{{model}}/{{init}}/seed{{seed}}/metrics.json",
         log_csv=f"{RESULTS}/finetune/{{dataset}}/{{model}}/{{init}}/seed{{seed}}/log.csv",
         weights=f"{RESULTS}/finetune/{{dataset}}/{{model}}/{{init}}/seed{{seed}}/best.pt",
     params:
-        model=lambda wc: MODEL_CONFIGS[wc.model],
-        weights=lambda wc: weights_source(wc.dataset, wc.model, wc.init),
-        hp=FINETUNE,
-        override=finetune_override,
+        model=lambda wc: STUDY.model_configs[wc.model],
+        weights=lambda wc: STUDY.weights_source(wc.dataset, wc.model, wc.init),
+        hp=STUDY.finetune_settings,
+        override=lambda wc: STUDY.finetune_override(wc.dataset, wc.model),
         input_size=config["input_size"],
     threads: 1
     log:

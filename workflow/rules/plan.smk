@@ -7,7 +7,7 @@ rule throughput:
     output:
         f"{RESULTS}/plan/throughput.csv",
     params:
-        models={model: MODEL_CONFIGS[model] for model in MODELS + ABLATION_MODELS},
+        models={model: STUDY.model_configs[model] for model in STUDY.models + STUDY.ablation_models},
         input_size=config["input_size"],
         measure=config["plan"]["measure"],
     threads: 1

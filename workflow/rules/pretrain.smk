@@ -11,9 +11,9 @@ rule pretrain_source:
         metrics=f"{RESULTS}/weights/{{model}}/source_metrics.json",
         log_csv=f"{RESULTS}/weights/{{model}}/source_log.csv",
     params:
-        model=lambda wc: MODEL_CONFIGS[wc.model],
+        model=lambda wc: STUDY.model_configs[wc.model],
         source=config["imagenet"]["synthetic_source"],
-        finetune=FINETUNE,
+        finetune=STUDY.finetune_settings,
         input_size=config["input_size"],
     threads: 1
     log:
@@ -31,13 +31,13 @@ rule pretrain_dino:
     teacher backbone, which init dino loads through the same resolver as any weights file."""
     input:
         meta=f"{RESULTS}/data/{{dataset}}/meta.json",
-        weights=lambda wc: init_weights(wc.dataset, wc.model, "imagenet"),
+        weights=lambda wc: STUDY.init_weights(wc.dataset, wc.model, "imagenet"),
     output:
         weights=f"{RESULTS}/dino/{{dataset}}/{{model}}/teacher.pt",
         log_csv=f"{RESULTS}/dino/{{dataset}}/{{model}}/log.csv",
     params:
-        model=lambda wc: MODEL_CONFIGS[wc.model],
-        weights=lambda wc: weights_source(wc.dataset, wc.model, "imagenet"),
+        model=lambda wc: STUDY.model_configs[wc.model],
+        weights=lambda wc: STUDY.weights_source(wc.dataset, wc.model, "imagenet"),
         dino=config["dino"],
     threads: 1
     log:

@@ -4,11 +4,10 @@
 rule aggregate:
     """One tidy row per (dataset, model, init, seed, protocol, metric, value)."""
     input:
-        finetune=sorted(set(finetune_metrics(DATASETS, MODELS, INITS) +  # ablations share some runs
-                            finetune_metrics(ABLATION_DATASETS, ABLATION_MODELS, [ABLATIONS["init"]]))),
-        knn=expand(f"{RESULTS}/knn/{{dataset}}/metrics.json", dataset=DATASETS),
-        linear=expand(f"{RESULTS}/linear/{{dataset}}/metrics.json", dataset=DATASETS) if LINEAR_ON else [],
-        ood=expand(f"{RESULTS}/ood/{{dataset}}/metrics.json", dataset=list(OOD_TESTS)),
+        finetune=sorted(set(finetune_metrics())),
+        knn=expand(f"{RESULTS}/knn/{{dataset}}/metrics.json", dataset=STUDY.datasets),
+        linear=expand(f"{RESULTS}/linear/{{dataset}}/metrics.json", dataset=STUDY.datasets) if STUDY.linear_on else [],
+        ood=expand(f"{RESULTS}/ood/{{dataset}}/metrics.json", dataset=list(STUDY.ood_tests)),
     output:
         f"{RESULTS}/runs.parquet",
     localrule: True
@@ -26,17 +25,14 @@ rule tables:
     input:
         f"{RESULTS}/runs.parquet",
     output:
-        **{f"{table}_{ext}": report(f"{RESULTS}/tables/{table}.{ext}", category=category,
-                                    caption=f"../report/{table}.rst")
-           for table, category in RESULT_TABLES.items()
-           for ext in ["csv", "md", "tex"]},
+        **artefact_outputs("tables"),
     params:
-        datasets={name: config["datasets"][name]["metric"] for name in DATASETS},
-        models=MODELS,
-        inits=INITS,
-        study=config["study"],
-        tables=list(RESULT_TABLES),
-        ood=OOD_TESTS,
+        tables={name: {"protocol": TABLE_PROTOCOLS[name], "title": STUDY.table_title(name),
+                       # the OOD table has a column for each dataset with a test set only
+                       "metrics": STUDY.metrics([d for d in STUDY.datasets if name != "ood" or d in STUDY.ood_tests])}
+                for name in STUDY.result_tables},
+        models=STUDY.models,
+        inits=STUDY.inits,
     localrule: True
     log:
         f"{LOGS}/tables.log",
@@ -51,12 +47,11 @@ rule figure1:
     input:
         f"{RESULTS}/runs.parquet",
     output:
-        png=report(f"{RESULTS}/figures/figure1.png", category="Figure 1", caption="../report/figure1.rst"),
-        pdf=f"{RESULTS}/figures/figure1.pdf",
+        **artefact_outputs("figure1"),
     params:
-        datasets=DATASETS,
-        models=MODELS,
-        inits=INITS,
+        datasets=STUDY.datasets,
+        models=STUDY.models,
+        inits=STUDY.inits,
     localrule: True
     log:
         f"{LOGS}/figure1.log",
@@ -69,11 +64,10 @@ rule figure1:
 rule figure5:
     """Figure 5: mean attention distance per layer and head (one point per head)."""
     input:
-        expand(f"{RESULTS}/analysis/attention_distance/{{dataset}}.parquet", dataset=DATASETS),
+        expand(f"{RESULTS}/analysis/attention_distance/{{dataset}}.parquet", dataset=STUDY.datasets),
     output:
         table=f"{RESULTS}/analysis/attention_distance.parquet",
-        png=report(f"{RESULTS}/figures/figure5.png", category="Figure 5", caption="../report/figure5.rst"),
-        pdf=f"{RESULTS}/figures/figure5.pdf",
+        **artefact_outputs("figure5"),
     localrule: True
     log:
         f"{LOGS}/figure5.log",
@@ -87,16 +81,12 @@ rule figure_cka:
     """CKA heatmaps: layer x layer, initialized vs fine-tuned, per dataset, model and init;
     and last-layer CKA between the study's models."""
     input:
-        layers=expand(f"{RESULTS}/analysis/cka/{{dataset}}/layers.parquet", dataset=DATASETS),
-        models=expand(f"{RESULTS}/analysis/cka/{{dataset}}/models.parquet", dataset=DATASETS),
+        layers=expand(f"{RESULTS}/analysis/cka/{{dataset}}/layers.parquet", dataset=STUDY.datasets),
+        models=expand(f"{RESULTS}/analysis/cka/{{dataset}}/models.parquet", dataset=STUDY.datasets),
     output:
         layers=f"{RESULTS}/analysis/cka_layers.parquet",
         models=f"{RESULTS}/analysis/cka_models.parquet",
-        layers_png=report(f"{RESULTS}/figures/cka.png", category="CKA", caption="../report/cka.rst"),
-        layers_pdf=f"{RESULTS}/figures/cka.pdf",
-        models_png=report(f"{RESULTS}/figures/cka_models.png", category="CKA",
-                          caption="../report/cka_models.rst"),
-        models_pdf=f"{RESULTS}/figures/cka_models.pdf",
+        **artefact_outputs("figure_cka"),
     localrule: True
     log:
         f"{LOGS}/figure_cka.log",
@@ -109,13 +99,12 @@ rule figure_cka:
 rule figure4:
     """Figure 4: original, Grad-CAM of the CNN and top-mass CLS attention of the ViT."""
     input:
-        expand(f"{RESULTS}/analysis/saliency/{{dataset}}.npz", dataset=DATASETS),
+        expand(f"{RESULTS}/analysis/saliency/{{dataset}}.npz", dataset=STUDY.datasets),
     output:
-        png=report(f"{RESULTS}/figures/figure4.png", category="Figure 4", caption="../report/figure4.rst"),
-        pdf=f"{RESULTS}/figures/figure4.pdf",
+        **artefact_outputs("figure4"),
     params:
-        datasets=DATASETS,
-        mass=SALIENCY["mass"],
+        datasets=STUDY.datasets,
+        mass=STUDY.saliency["mass"],
     localrule: True
     log:
         f"{LOGS}/figure4.log",
@@ -130,8 +119,7 @@ rule welch:
     input:
         f"{RESULTS}/runs.parquet",
     output:
-        csv=f"{RESULTS}/tables/welch.csv",
-        md=report(f"{RESULTS}/tables/welch.md", category="CNN vs ViT statistics", caption="../report/welch.rst"),
+        **artefact_outputs("welch"),
     params:
         families={name: model["family"] for name, model in config["models"].items()},
         study=config["study"],
@@ -149,11 +137,9 @@ rule published_comparison:
     input:
         f"{RESULTS}/runs.parquet",
     output:
-        csv=f"{RESULTS}/tables/published_comparison.csv",
-        md=report(f"{RESULTS}/tables/published_comparison.md", category="Comparison with the paper",
-                  caption="../report/published_comparison.rst"),
+        **artefact_outputs("published_comparison"),
     params:
-        patch_sizes=PATCH_SIZES,
+        patch_sizes=STUDY.patch_sizes,
         study=config["study"],
     localrule: True
     log:
@@ -169,16 +155,12 @@ rule capacity:
     input:
         f"{RESULTS}/runs.parquet",
     output:
-        csv=f"{RESULTS}/tables/table4.csv",
-        md=report(f"{RESULTS}/tables/table4.md", category="Table 4", caption="../report/table4.rst"),
-        tex=f"{RESULTS}/tables/table4.tex",
-        png=report(f"{RESULTS}/figures/figure3.png", category="Figure 3", caption="../report/figure3.rst"),
-        pdf=f"{RESULTS}/figures/figure3.pdf",
+        **artefact_outputs("capacity"),
     params:
-        capacity=CAPACITY,
-        init=ABLATIONS["init"],
-        datasets={name: config["datasets"][name]["metric"] for name in ABLATION_DATASETS},
-        models=MODEL_CONFIGS,
+        capacity=STUDY.capacity,
+        init=STUDY.ablation_init,
+        datasets=STUDY.metrics(STUDY.ablation_datasets),
+        models=STUDY.model_configs,
         study=config["study"],
     localrule: True
     log:
@@ -194,14 +176,12 @@ rule patch_size:
     input:
         f"{RESULTS}/runs.parquet",
     output:
-        csv=f"{RESULTS}/tables/table5.csv",
-        md=report(f"{RESULTS}/tables/table5.md", category="Table 5", caption="../report/table5.rst"),
-        tex=f"{RESULTS}/tables/table5.tex",
+        **artefact_outputs("patch_size"),
     params:
-        patch_sizes=PATCH_SIZES,
-        init=ABLATIONS["init"],
-        datasets={name: config["datasets"][name]["metric"] for name in ABLATION_DATASETS},
-        models=MODEL_CONFIGS,
+        patch_sizes=STUDY.patch_sizes,
+        init=STUDY.ablation_init,
+        datasets=STUDY.metrics(STUDY.ablation_datasets),
+        models=STUDY.model_configs,
         study=config["study"],
     localrule: True
     log:
@@ -218,16 +198,12 @@ rule freezing:
     input:
         f"{RESULTS}/runs.parquet",
     output:
-        csv=f"{RESULTS}/tables/freezing.csv",
-        md=report(f"{RESULTS}/tables/freezing.md", category="Freezing", caption="../report/freezing.rst"),
-        tex=f"{RESULTS}/tables/freezing.tex",
-        png=report(f"{RESULTS}/figures/freezing.png", category="Freezing", caption="../report/freezing.rst"),
-        pdf=f"{RESULTS}/figures/freezing.pdf",
+        **artefact_outputs("freezing"),
     params:
-        frozen={base: {name: MODEL_CONFIGS[name]["freeze_blocks"] for name in [base, *variants]}
-                for base, variants in FREEZING.items()},
-        init=ABLATIONS["init"],
-        datasets={name: config["datasets"][name]["metric"] for name in ABLATION_DATASETS},
+        frozen={base: {name: STUDY.model_configs[name]["freeze_blocks"] for name in [base, *variants]}
+                for base, variants in STUDY.freezing.items()},
+        init=STUDY.ablation_init,
+        datasets=STUDY.metrics(STUDY.ablation_datasets),
         study=config["study"],
     localrule: True
     log:
@@ -244,15 +220,12 @@ rule self_attention:
     input:
         f"{RESULTS}/runs.parquet",
     output:
-        csv=f"{RESULTS}/tables/self_attention.csv",
-        md=report(f"{RESULTS}/tables/self_attention.md", category="Self-attention",
-                  caption="../report/self_attention.rst"),
-        tex=f"{RESULTS}/tables/self_attention.tex",
+        **artefact_outputs("self_attention"),
     params:
-        variants=SELF_ATTENTION,
-        init=ABLATIONS["init"],
-        ood=OOD_TESTS,
-        datasets={name: config["datasets"][name]["metric"] for name in ABLATION_DATASETS},
+        variants=STUDY.self_attention,
+        init=STUDY.ablation_init,
+        ood=STUDY.ood_tests,
+        datasets=STUDY.metrics(STUDY.ablation_datasets),
         study=config["study"],
     localrule: True
     log:

@@ -4,8 +4,9 @@
     python -m vitmed.plan [--configfile config.yaml] [--throughput throughput.csv]
 
 Job counts come from Snakemake's own dry run of the whole study (``--forceall``: done or not).
-GPU time is images processed / throughput: fine-tuning runs ``finetune.max_epochs`` epochs over the training split (an upper
-bound: saturation stops runs earlier) plus a validation pass per epoch; DINO runs
+GPU time is images processed / throughput: fine-tuning runs ``finetune.max_epochs`` epochs over
+the training split (an upper bound: saturation stops runs earlier) plus a validation pass per
+epoch, for every run of the study model (vitmed.study); DINO runs
 ``dino.epochs`` over the training split with 2 global and N local crops (a crop costs in
 proportion to its pixel count); k-NN embeds train and test once per initialized encoder.
 Throughput (images/s per model at ``input_size``, training and inference) is what the
@@ -17,15 +18,16 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
-from vitmed.data.synthetic import SOURCE_SPLIT
-from vitmed.throughput import with_overrides
+from vitmed.plan.throughput import with_overrides
+from vitmed.study import SOURCE, SOURCE_SPLIT, Study
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TRAINING_STAGES = ("pretrain_source", "pretrain_dino", "finetune", "knn", "linear_probe", "analyze")
 
 
@@ -55,18 +57,12 @@ def dry_run(configfile: Path) -> dict[str, int]:
 
 
 def gpu_hours(config: dict, throughput: pd.DataFrame) -> pd.DataFrame:
-    """Estimated GPU-hours per (stage, dataset, model); ``throughput`` has columns model,
-    train_images_per_s, infer_images_per_s."""
+    """Estimated GPU-hours per (stage, dataset, model) of a validated config's study;
+    ``throughput`` has columns model, train_images_per_s, infer_images_per_s."""
+    study = Study.from_config(config)
     speed = throughput.set_index("model")
-    ablations = config.get("ablations", {})
-    # self-attention and freezing variants start from their base model's weights
-    bases = {**ablations.get("self_attention", {}), **ablations.get("freezing", {})}
-    variants = [v for names in bases.values() for v in names]
-    ablation_models = list(dict.fromkeys([*ablations.get("capacity", {}).get("cnn", []),
-                                          *ablations.get("capacity", {}).get("vit", []),
-                                          *ablations.get("patch_size", {}).values(),
-                                          *bases, *variants]))
-    missing = sorted(set(config["models"]).union(ablation_models) - set(speed.index))
+    models = list(dict.fromkeys(study.models + study.ablation_models))
+    missing = sorted(set(models) - set(speed.index))
     if missing:
         raise ValueError(f"no throughput for model(s) {missing}: run `snakemake throughput` on the target GPU "
                          f"or set plan.throughput.<model> in the config")
@@ -75,40 +71,33 @@ def gpu_hours(config: dict, throughput: pd.DataFrame) -> pd.DataFrame:
     dino, finetune = config["dino"], config["finetune"]
     crop_cost = (2 * dino["global_crops"]["size"] ** 2
                  + dino["local_crops"]["number"] * dino["local_crops"]["size"] ** 2) / size ** 2
-    ablation_datasets = ablations.get("datasets") or list(config["datasets"])
+    runs = Counter((dataset, model) for dataset, model, _, _ in study.finetune_runs())  # shared runs count once
     rows = []
-    for dataset, cfg in config["datasets"].items():
+    for dataset in study.datasets:
+        cfg = config["datasets"][dataset]
         n = sizes.get(dataset, cfg.get("n_images"))
         if n is None:
             raise ValueError(f"plan.n_images.{dataset} is not set: how many images does {dataset} have?")
         train, split = n * cfg["split"]["train"], n * (cfg["split"]["val"] + cfg["split"]["test"])
-        epoch = finetune["max_epochs"]
-        for model in dict.fromkeys([*config["models"], *ablation_models]):
+        for model in models:
             fit, infer = speed.loc[model, "train_images_per_s"], speed.loc[model, "infer_images_per_s"]
-            inits = set(config["inits"]) if model in config["models"] else set()
-            if model in ablation_models and dataset in ablation_datasets:
-                inits.add(ablations.get("init", "imagenet"))  # runs shared with Table 1 count once
-            seconds = {"finetune": len(inits) * len(config["seeds"]) * epoch
+            seconds = {"finetune": runs[(dataset, model)] * finetune["max_epochs"]
                        * (train / fit + n * cfg["split"]["val"] / infer)}
-            if model in config["models"]:
-                encoders = len(config["seeds"]) + len(config["inits"]) - 1  # a pretrained one once for all seeds
+            if model in study.models:
+                encoders = len(study.seeds) + len(study.inits) - 1  # a pretrained one once for all seeds
                 seconds["knn"] = encoders * (train + split) / infer
-                if config.get("linear_probe", {}).get("enabled", True):  # feature extraction; the fits are small
+                if study.linear_on:  # feature extraction; the fits are small
                     seconds["linear_probe"] = encoders * (train + split) / infer
-                if "dino" in config["inits"]:
+                if "dino" in study.inits:
                     seconds["pretrain_dino"] = dino["epochs"] * train * crop_cost / fit
             rows += [{"stage": stage, "dataset": dataset, "model": model, "gpu_hours": s / 3600}
                      for stage, s in seconds.items() if s > 0]
     # the synthetic ImageNet stand-in: one supervised source training per model that starts from it
-    pretrained = [*(config["models"] if {"imagenet", "dino"} & set(config["inits"]) else []),
-                  *(ablation_models if ablations.get("init", "imagenet") == "imagenet" else [])]
-    if config["imagenet"]["source"] == "synthetic":
-        source = config["imagenet"]["synthetic_source"]
-        for model in dict.fromkeys(m for m in pretrained if m not in variants):
-            fit, infer = speed.loc[model, "train_images_per_s"], speed.loc[model, "infer_images_per_s"]
-            seconds = source["epochs"] * source["n_images"] * (SOURCE_SPLIT["train"] / fit + SOURCE_SPLIT["val"] / infer)
-            rows.append({"stage": "pretrain_source", "dataset": "source-imagenet", "model": model,
-                         "gpu_hours": seconds / 3600})
+    source = config["imagenet"]["synthetic_source"]
+    for model in study.source_pretrained_models():
+        fit, infer = speed.loc[model, "train_images_per_s"], speed.loc[model, "infer_images_per_s"]
+        seconds = source["epochs"] * source["n_images"] * (SOURCE_SPLIT["train"] / fit + SOURCE_SPLIT["val"] / infer)
+        rows.append({"stage": "pretrain_source", "dataset": SOURCE, "model": model, "gpu_hours": seconds / 3600})
     return pd.DataFrame(rows)
 
 

@@ -5,8 +5,8 @@ import contextlib
 import csv
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 
 @contextlib.contextmanager
@@ -43,3 +43,13 @@ def write_rows_csv(path: str | os.PathLike, rows: list[dict]) -> None:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+
+
+def named_files(output, name: str, exts: tuple[str, ...] | None = None) -> dict[str, str]:
+    """The files of one table or figure among a rule's named outputs ``<name>_<ext>`` (as the
+    workflow's ``artefact_outputs`` names them), by extension; only ``exts`` if given."""
+    files = {key.rsplit("_", 1)[1]: output[key] for key in output.keys()
+             if key.rsplit("_", 1)[0] == name and (exts is None or key.rsplit("_", 1)[1] in exts)}
+    if not files:
+        raise KeyError(f"no outputs named {name}_<ext> among {list(output.keys())}")
+    return files

@@ -8,8 +8,8 @@ import time
 import pandas as pd
 import torch
 
-from vitmed.devices import select_device
-from vitmed.models import build_model
+from vitmed.jobs.devices import select_device
+from vitmed.models.factory import build_model
 
 
 def images_per_second(step, batch: int, device: torch.device, repeats: int) -> float:

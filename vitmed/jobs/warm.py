@@ -36,8 +36,8 @@ from pathlib import Path
 IDLE_SECONDS = float(os.environ.get("VITMED_WARM_IDLE_SECONDS", 60))
 START_TIMEOUT = 180
 PRELOAD = ("torch", "torchvision", "timm", "sklearn.metrics", "scipy.stats", "pandas", "pyarrow.parquet",
-           "matplotlib.pyplot", "seaborn", "vitmed.train", "vitmed.dino", "vitmed.knn", "vitmed.analyses",
-           "vitmed.data.store", "vitmed.report.figures")
+           "matplotlib.pyplot", "seaborn", "vitmed.train.finetune", "vitmed.train.dino", "vitmed.evaluate.initialized",
+           "vitmed.analysis.per_dataset", "vitmed.data.store", "vitmed.report.figures")
 _IN_JOB = False  # set in a forked job: its script's own handoff() call returns at once
 
 
@@ -66,7 +66,7 @@ def open_streams() -> list[int]:
 def server_address() -> str:
     """One server per interpreter, search path, working directory and library source, in a
     directory only this user can enter (the socket accepts code to run)."""
-    library = Path(__file__).resolve().parent
+    library = Path(__file__).resolve().parents[1]  # the whole vitmed package
     stamp = [(str(p), p.stat().st_mtime_ns) for p in sorted(library.rglob("*.py"))]
     key = repr((sys.executable, sys.path, os.getcwd(), stamp)).encode()
     folder = Path(tempfile.gettempdir()) / f"vitmed-warm-{os.getuid()}"
@@ -108,10 +108,10 @@ def connect(address: str) -> socket.socket:
         with contextlib.suppress(OSError):
             return _connect(address)
         # the server imports this very library, wherever the job found it
-        package_root = str(Path(__file__).resolve().parents[1])
+        package_root = str(Path(__file__).resolve().parents[2])
         python_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
         with open(stem + ".log", "wb") as log:
-            server = subprocess.Popen([sys.executable, "-m", "vitmed.warm", address], stdin=subprocess.DEVNULL,
+            server = subprocess.Popen([sys.executable, "-m", "vitmed.jobs.warm", address], stdin=subprocess.DEVNULL,
                                       stdout=log, stderr=log, start_new_session=True, cwd=os.getcwd(),
                                       env=dict(os.environ, PYTHONPATH=python_path))
         deadline = time.monotonic() + START_TIMEOUT
@@ -232,5 +232,5 @@ def _exit_when_closed(conn: socket.socket) -> None:
 
 if __name__ == "__main__":
     # serve from the importable module, whose _IN_JOB the jobs' own handoff() calls read
-    from vitmed import warm
+    from vitmed.jobs import warm
     warm.serve(sys.argv[1])

@@ -24,8 +24,8 @@ from torch import nn
 from torch.nn import functional as F
 from torchvision.transforms import v2
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from vitmed.data.constants import IMAGENET_MEAN, IMAGENET_STD
+
 _GRAY = torch.tensor([0.299, 0.587, 0.114])  # luma weights: the Y row of YIQ, sums to 1
 _RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
                            dtype=torch.float64)

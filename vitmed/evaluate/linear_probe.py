@@ -16,9 +16,10 @@ import torch
 from torch import nn
 
 from vitmed.data.store import load_meta
-from vitmed.knn import split_features
-from vitmed.metrics import score
-from vitmed.train import loss_function, to_scores
+from vitmed.evaluate.features import split_features
+from vitmed.evaluate.metrics import score
+from vitmed.evaluate.predict import to_scores
+from vitmed.train.losses import loss_function
 
 SPLITS = ("train", "val", "test")
 

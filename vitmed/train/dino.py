@@ -5,18 +5,16 @@ three changes for medical data, which are this config's defaults: base lr 1e-4, 
 cosine from 1e-5 to 1e-4, teacher EMA momentum 0.99 (cosine to 1). The same recipe serves
 CNNs and ViTs. lightly supplies the tested parts: the projection head (hidden 2048,
 bottleneck 256, weight-normalized last layer), the loss with centering and sharpening, the
-EMA update and the cosine schedules. Augmented multi-crop views come from vitmed.augment.
+EMA update and the cosine schedules. Augmented multi-crop views come from vitmed.data.augment.
 
-One optimizer step per iteration (the authors' trainer stepped twice). The job checkpoints
-every epoch (student, teacher, optimizer, center, progress) and resumes from it; schedules
-are functions of the iteration and random state is derived from (seed, epoch), so a resumed
-run ends with the same weights as an uninterrupted one.
+One optimizer step per iteration (the authors' trainer stepped twice). Runs on the resumable
+``EpochLoop`` (student, teacher, optimizer and centre checkpointed every epoch); schedules are
+functions of the iteration, so a resumed run ends with the same weights as an uninterrupted one.
 """
 from __future__ import annotations
 
 import copy
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,15 +24,14 @@ from lightly.models.modules import DINOProjectionHead
 from lightly.models.utils import update_momentum
 from lightly.utils.scheduler import cosine_schedule, cosine_warmup_schedule
 from torch import nn
-from tqdm import tqdm
 
-from vitmed.augment import make_augment
+from vitmed.data.augment import make_augment
 from vitmed.data.dataset import StoreDataset, store_loader
-from vitmed.devices import select_device
-from vitmed.io import atomic_path, write_rows_csv
-from vitmed.models import embed
-from vitmed.runtime import epoch_generator, finite_losses
-from vitmed.speedups import Speedups
+from vitmed.jobs.devices import select_device
+from vitmed.jobs.io import atomic_path
+from vitmed.jobs.speedups import Speedups
+from vitmed.models.factory import embed
+from vitmed.train.loop import EpochLoop, finite_losses
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +84,24 @@ def param_groups(model: nn.Module) -> list[dict]:
     return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+class MultiCropViews:
+    """DINO's views of a batch: two global crops, then ``local_crops.number`` local crops, each
+    augmented on the batch's device (vitmed.data.augment)."""
+
+    def __init__(self, cfg: dict):
+        crops = cfg["augment"]
+        self.global_view = make_augment(cfg["global_crops"]["size"], dict(crops, crop_scale=cfg["global_crops"]["scale"]))
+        self.local_view = make_augment(cfg["local_crops"]["size"], dict(crops, crop_scale=cfg["local_crops"]["scale"]))
+        self.n_local = cfg["local_crops"]["number"]
+
+    def __call__(self, images: torch.Tensor) -> list[torch.Tensor]:
+        return [self.global_view(images) for _ in range(2)] + [self.local_view(images) for _ in range(self.n_local)]
+
+
 def pretrain_dino(backbone: nn.Module, data_dir: str | Path, run_dir: str | Path, weights_path: str | Path,
                   cfg: dict, *, seed: int) -> list[dict]:
     """Train DINO from ``backbone``; write the teacher backbone's state dict to ``weights_path``
     and the per-epoch log to ``run_dir/log.csv``; return the log rows."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     teacher_backbone = copy.deepcopy(backbone)
     student = DinoNetwork(backbone, cfg)
@@ -114,42 +123,29 @@ def pretrain_dino(backbone: nn.Module, data_dir: str | Path, run_dir: str | Path
     if iters_per_epoch == 0:
         raise ValueError(f"{data_dir}: {len(dataset)} training images < dino.batch_size {cfg['batch_size']}")
     schedule = DinoSchedule(cfg, iters_per_epoch)
-    crops = cfg["augment"]
-    global_view = make_augment(cfg["global_crops"]["size"], dict(crops, crop_scale=cfg["global_crops"]["scale"]))
-    local_view = make_augment(cfg["local_crops"]["size"], dict(crops, crop_scale=cfg["local_crops"]["scale"]))
-    state = {"epoch": 0, "iteration": 0, "rows": []}
-
-    checkpoint = run_dir / "checkpoint.pt"
-    if checkpoint.exists():
-        saved = torch.load(checkpoint, map_location=device, weights_only=False)
-        student.load_state_dict(saved["student"])
-        teacher.load_state_dict(saved["teacher"])
-        optimizer.load_state_dict(saved["optimizer"])
-        criterion.load_state_dict(saved["criterion"])
-        state = saved["state"]
-        log.info("resumed from %s at epoch %d", checkpoint, state["epoch"])
+    views = MultiCropViews(cfg)
+    loop = EpochLoop(run_dir, seed=seed, max_epochs=cfg["epochs"], desc="dino epoch",
+                     stateful={"student": student, "teacher": teacher, "optimizer": optimizer,
+                               "criterion": criterion})
+    loop.restore(device)
 
     loader = store_loader(dataset, cfg["batch_size"], shuffle=True, drop_last=True, num_workers=cfg["num_workers"])
-    while state["epoch"] < cfg["epochs"]:
-        epoch, started = state["epoch"], time.perf_counter()
-        loader.sampler.generator = epoch_generator(seed, epoch)
+    for epoch, batches in loop.epochs(loader):
         student.train()
         teacher.train()
-        losses, first_iteration = [], state["iteration"]
+        losses, first_iteration = [], loop.state["iteration"]
         temp = schedule.teacher_temp(epoch)
-        for images, _ in tqdm(loader, desc=f"dino epoch {epoch}", leave=False, mininterval=2):
-            it = state["iteration"]
-            images = images.to(device, non_blocking=True)
+        for images, _ in batches:
+            it = loop.state["iteration"]
             optimizer.param_groups[0]["weight_decay"] = schedule.weight_decay(it)
             for group in optimizer.param_groups:
                 group["lr"] = schedule.lr(it)
-            views = [speedups.inputs(global_view(images)) for _ in range(2)]
-            views += [speedups.inputs(local_view(images)) for _ in range(cfg["local_crops"]["number"])]
+            crops = [speedups.inputs(view) for view in views(images.to(device, non_blocking=True))]
             with speedups.training_step(device):
                 with speedups.autocast(device):
                     with torch.no_grad():
-                        teacher_out = [teacher_forward(v).float() for v in views[:2]]  # global views only
-                    student_out = [student_forward(v).float() for v in views]
+                        teacher_out = [teacher_forward(crop).float() for crop in crops[:2]]  # global views only
+                    student_out = [student_forward(crop).float() for crop in crops]
                 loss = criterion(teacher_out, student_out, teacher_temp=temp)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -159,22 +155,14 @@ def pretrain_dino(backbone: nn.Module, data_dir: str | Path, run_dir: str | Path
             optimizer.step()
             update_momentum(student, teacher, schedule.momentum(it))
             losses.append(loss.detach())
-            state["iteration"] += 1
+            loop.state["iteration"] += 1
         losses = finite_losses(losses, first_iteration, f"DINO epoch {epoch},")
-        state["rows"].append({"epoch": epoch, "iterations": state["iteration"], "loss": float(np.mean(losses)),
-                              "lr": schedule.lr(state["iteration"] - 1),
-                              "weight_decay": schedule.weight_decay(state["iteration"] - 1),
-                              "momentum": schedule.momentum(state["iteration"] - 1), "teacher_temp": temp,
-                              "seconds": round(time.perf_counter() - started, 3)})
-        log.info("dino epoch %d loss %.4f", epoch, state["rows"][-1]["loss"])
-        state["epoch"] += 1
-        with atomic_path(checkpoint) as tmp:
-            torch.save({"student": student.state_dict(), "teacher": teacher.state_dict(),
-                        "optimizer": optimizer.state_dict(), "criterion": criterion.state_dict(),
-                        "state": state}, tmp)
+        last = loop.state["iteration"] - 1
+        loop.log_row({"loss": float(np.mean(losses)), "lr": schedule.lr(last),
+                      "weight_decay": schedule.weight_decay(last), "momentum": schedule.momentum(last),
+                      "teacher_temp": temp})
+        log.info("dino epoch %d loss %.4f", epoch, loop.rows[-1]["loss"])
 
-    write_rows_csv(run_dir / "log.csv", state["rows"])
     with atomic_path(weights_path) as tmp:
         torch.save(teacher.backbone.state_dict(), tmp)
-    checkpoint.unlink()  # outputs complete: a forced rerun starts afresh
-    return state["rows"]
+    return loop.finish()

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from vitmed.attention import capture_attention
+from vitmed.analysis.attention_distance import capture_attention
 
 
 def feature_stage(model: nn.Module, stage: int = -1) -> nn.Module:

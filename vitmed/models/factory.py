@@ -14,9 +14,10 @@ import timm
 import torch
 from torch import nn
 
-from vitmed.augment import IMAGENET_MEAN, IMAGENET_STD
-from vitmed.self_attention import PREFIX as ATTENTION_PREFIX
-from vitmed.self_attention import insert_global_attention, replace_with_local_attention
+from vitmed.data.constants import IMAGENET_MEAN, IMAGENET_STD
+from vitmed.models.freezing import freeze_first_blocks
+from vitmed.models.self_attention import PREFIX as ATTENTION_PREFIX
+from vitmed.models.self_attention import insert_global_attention, replace_with_local_attention
 
 HUB = "timm-hub"
 
@@ -62,7 +63,7 @@ def _renormalize(module: nn.Module, args: tuple) -> tuple:
 
 
 def match_input_normalization(model: nn.Module) -> nn.Module:
-    """Inputs arrive normalized with ImageNet's mean and std (``vitmed.augment``). A model whose
+    """Inputs arrive normalized with ImageNet's mean and std (``vitmed.data.augment``). A model whose
     weights expect another normalization (timm's ``pretrained_cfg``: CLIP's statistics,
     Inception's 0.5) gets the exact affine change before its first convolution, so every entry
     point (forward, forward_features, forward_intermediates) sees the inputs its weights were
@@ -95,7 +96,7 @@ def _check_nothing_hooked_is_replaced(model: nn.Module, stages: list[str], modul
 def create_model(timm_name: str, num_classes: int, weights: str | None = None,
                  model_kwargs: dict | None = None, self_attention: dict | None = None) -> nn.Module:
     """A timm model, extended by ``self_attention`` (a ``models.<name>.self_attention`` entry:
-    GA blocks after stages, LA or ELA in place of modules; ``vitmed.self_attention``).
+    GA blocks after stages, LA or ELA in place of modules; ``vitmed.models.self_attention``).
     ``weights`` (a file, or ``HUB`` for timm's pretrained weights) may be the variant's own, from
     a run of this pipeline, or the base CNN's: GA blocks then start as the identity, ELA as the
     module it extends, and LA from scratch where the CNN had the modules it replaces."""
@@ -115,24 +116,6 @@ def create_model(timm_name: str, num_classes: int, weights: str | None = None,
         replace_with_local_attention(model, **local)
     if state is not None:
         load_backbone_weights(model, weights, state)
-    return model
-
-
-def freeze_first_blocks(model: nn.Module, n: int) -> nn.Module:
-    """Stop gradients to a ViT's input end: its patch embedding, tokens, position embedding and
-    first ``n`` transformer blocks (Palés Huix et al.'s progressive freezing). Frozen parameters
-    get no gradient, so the optimizer leaves them, weight decay included, as they are."""
-    if n == 0:
-        return model
-    blocks = getattr(model, "blocks", None)
-    if blocks is None or n > len(blocks):
-        raise ValueError(f"freeze_blocks: {n} blocks asked, but {type(model).__name__} has "
-                         f"{'no' if blocks is None else len(blocks)} transformer blocks (model.blocks)")
-    for module in [model.patch_embed, *blocks[:n]]:
-        module.requires_grad_(False)
-    for name in ("cls_token", "reg_token", "pos_embed"):
-        if isinstance(getattr(model, name, None), nn.Parameter):
-            getattr(model, name).requires_grad_(False)
     return model
 
 
@@ -163,3 +146,9 @@ def embed(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     Differentiable: DINO trains the backbone through it."""
     return model.forward_head(model.forward_features(images), pre_logits=True)
 
+
+def load_finetuned(model_config: dict, num_classes: int, checkpoint: str | Path) -> nn.Module:
+    """A fine-tuned model from its ``best.pt``, in eval mode."""
+    model = build_model(model_config, num_classes)
+    model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
+    return model.eval()

@@ -20,7 +20,7 @@ class Speedups:
     compile: bool = False         # torch.compile the model's forward
 
     @classmethod
-    def from_config(cls, hp: dict) -> "Speedups":
+    def from_config(cls, hp: dict) -> Speedups:
         return cls(hp.get("precision", "fp32"), hp.get("channels_last", False), hp.get("compile", False))
 
     def prepare(self, model: nn.Module) -> nn.Module:

@@ -8,15 +8,13 @@ import json
 import logging
 from pathlib import Path
 
-import torch
-
-from vitmed.augment import BatchEval
+from vitmed.data.augment import BatchEval
 from vitmed.data.dataset import StoreDataset, store_loader
 from vitmed.data.store import load_meta
-from vitmed.devices import select_device
-from vitmed.metrics import score
-from vitmed.models import build_model
-from vitmed.train import predict
+from vitmed.evaluate.metrics import score
+from vitmed.evaluate.predict import predict
+from vitmed.jobs.devices import select_device
+from vitmed.models.factory import load_finetuned
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +45,7 @@ def evaluate_out_of_distribution(runs: list[dict], trained_dir: str | Path, test
     rows = []
     for run in runs:
         finetuned = json.loads(Path(run["metrics"]).read_text())
-        model = build_model(run["model_config"], len(meta["classes"]))
-        model.load_state_dict(torch.load(run["checkpoint"], map_location="cpu", weights_only=True))
+        model = load_finetuned(run["model_config"], len(meta["classes"]), run["checkpoint"])
         scores, labels = predict(model.to(device), loader, transform, meta["task"])
         value = score(finetuned["metric"], labels, scores)
         rows.append({**{key: finetuned[key] for key in IDENTITY}, "protocol": "ood", "metric": finetuned["metric"],

@@ -9,12 +9,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from vitmed.augment import BatchEval
-from vitmed.data.dataset import StoreDataset, store_loader
 from vitmed.data.store import load_meta
-from vitmed.devices import select_device
-from vitmed.metrics import score
-from vitmed.models import embed
+from vitmed.evaluate.features import split_features
+from vitmed.evaluate.metrics import score
 
 
 @torch.no_grad()
@@ -43,30 +40,6 @@ def knn_scores(train_features: torch.Tensor, train_labels: torch.Tensor, test_fe
         # no neighbour with a known label: an uninformative 0.5
         out.append(torch.where(total > 0, votes / total.clamp(min=1e-30), torch.full_like(votes, 0.5)))
     return torch.cat(out).cpu()
-
-
-@torch.no_grad()
-def extract_features(model: torch.nn.Module, loader, transform) -> tuple[torch.Tensor, torch.Tensor]:
-    model.eval()
-    device = next(model.parameters()).device
-    features, labels = [], []
-    for images, y in loader:
-        features.append(embed(model, transform(images.to(device, non_blocking=True))).float())
-        labels.append(torch.as_tensor(y))
-    return torch.cat(features), torch.cat(labels)  # features stay on the device: no wait per batch
-
-
-def split_features(model: torch.nn.Module, data_dir, splits: tuple[str, ...], *, input_size: int,
-                   batch_size: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """The frozen encoder's embeddings (on the job's device, where the model moves: claimed once,
-    ask the model for it afterwards) and the labels (on the CPU) of each split."""
-    model.to(select_device())
-    transform = BatchEval(input_size)
-    features, labels = {}, {}
-    for split in splits:
-        loader = store_loader(StoreDataset(data_dir, split), batch_size)
-        features[split], labels[split] = extract_features(model, loader, transform)
-    return features, labels
 
 
 def knn_evaluate(model: torch.nn.Module, data_dir, *, k: int, temperature: float, input_size: int,

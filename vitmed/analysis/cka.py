@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from vitmed.models import embed
+from vitmed.models.factory import embed
 
 
 def _gram_terms(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -90,7 +90,7 @@ def layerwise_cka(model_a: torch.nn.Module, model_b: torch.nn.Module, batches) -
 
 @torch.no_grad()
 def embedding_cka(models: list[torch.nn.Module], batches) -> torch.Tensor:
-    """Model x model CKA between the last-layer embeddings (``vitmed.models.embed``: CLS token
+    """Model x model CKA between the last-layer embeddings (``vitmed.models.factory.embed``: CLS token
     or pooled features) of several models, e.g. the different architectures of a study."""
     for model in models:
         model.eval()

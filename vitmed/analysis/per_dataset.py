@@ -6,6 +6,7 @@ one init at a time (never the whole study in memory).
 """
 from __future__ import annotations
 
+import logging
 from itertools import groupby
 from pathlib import Path
 
@@ -14,11 +15,14 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from vitmed.attention import attention_distances
-from vitmed.augment import BatchEval
-from vitmed.cka import embedding_cka, layerwise_cka
+from vitmed.analysis.attention_distance import attention_distances
+from vitmed.analysis.cka import embedding_cka, layerwise_cka
+from vitmed.analysis.inputs import analysis_batches, load_model_pairs
+from vitmed.analysis.saliency import cls_attention, grad_cam
+from vitmed.data.augment import BatchEval
 from vitmed.data.dataset import StoreDataset
-from vitmed.saliency import cls_attention, grad_cam
+
+log = logging.getLogger(__name__)
 
 
 def runs_by_init(runs: list[dict]) -> list[tuple[str, list[dict]]]:
@@ -66,3 +70,33 @@ def saliency_arrays(data_dir: str | Path, cnn, vit, saliency: dict, input_size: 
             "labels": labels.numpy(), "grad_cam": grad_cam(cnn, inputs, saliency["cnn_stage"]),
             "attention": attention, "kept": kept,
             "cnn": np.array(saliency["cnn"]), "vit": np.array(saliency["vit"])}
+
+
+def analyze_dataset(dataset: str, meta_path: str | Path, runs: list[dict], model_configs: dict, analysis: dict,
+                    saliency: dict | None, input_size: int) -> dict:
+    """The analysis job of one dataset, init by init (each model pair loaded once): CKA tables
+    ``cka_layers`` and ``cka_models``, ``attention`` distances of ``analysis.attention_models``
+    (None without any), and Figure 4's ``saliency`` arrays (None unless ``saliency`` is given)."""
+    def batches():
+        return analysis_batches(meta_path, analysis, input_size)
+
+    layer_rows, model_rows, distances, arrays = [], [], [], None
+    for init, init_runs in runs_by_init(runs):
+        pairs = list(load_model_pairs(meta_path, init_runs, model_configs))
+        layers, models = cka_rows(dataset, init, pairs, batches)
+        layer_rows += layers
+        model_rows += models
+        for run, initialized, finetuned in pairs:
+            if run["model"] in analysis["attention_models"]:
+                distances.append(attention_rows(dataset, run, initialized, finetuned, batches, analysis["n_images"]))
+                log.info("%s %s: mean attention distance %.2f px", run["model"], init,
+                         distances[-1]["distance"].mean())
+        if saliency is not None and init == saliency["init"]:
+            tuned = {run["model"]: model for run, _, model in pairs}
+            arrays = saliency_arrays(Path(meta_path).parent, tuned[saliency["cnn"]], tuned[saliency["vit"]],
+                                     saliency, input_size)
+            log.info("saliency of %d images: %.0f%% of patches hold %.0f%% of the CLS attention",
+                     len(arrays["labels"]), 100 * arrays["kept"].mean(), 100 * saliency["mass"])
+    log.info("CKA of %d models x %d inits", len({row["model"] for row in layer_rows}), len(runs_by_init(runs)))
+    return {"cka_layers": pd.DataFrame(layer_rows), "cka_models": pd.DataFrame(model_rows),
+            "attention": pd.concat(distances, ignore_index=True) if distances else None, "saliency": arrays}

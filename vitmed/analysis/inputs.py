@@ -5,18 +5,10 @@ from pathlib import Path
 
 import torch
 
-from vitmed.augment import BatchEval
+from vitmed.data.augment import BatchEval
 from vitmed.data.dataset import StoreDataset, store_loader
 from vitmed.data.store import load_meta
-from vitmed.models import build_model
-
-
-def load_finetuned(meta_path, model_config: dict, checkpoint) -> torch.nn.Module:
-    """A fine-tuned model from its ``best.pt``, in eval mode."""
-    n_classes = len(load_meta(Path(meta_path).parent)["classes"])
-    model = build_model(model_config, n_classes)
-    model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
-    return model.eval()
+from vitmed.models.factory import build_model, load_finetuned
 
 
 def load_model_pairs(meta_path, runs: list[dict], model_configs: dict):
@@ -27,7 +19,7 @@ def load_model_pairs(meta_path, runs: list[dict], model_configs: dict):
         cfg = model_configs[run["model"]]
         torch.manual_seed(run["seed"])  # the very weights (and head) the fine-tuned run started from
         initialized = build_model(cfg, n_classes, run["weights"])
-        yield run, initialized.eval(), load_finetuned(meta_path, cfg, run["tuned"])
+        yield run, initialized.eval(), load_finetuned(cfg, n_classes, run["tuned"])
 
 
 def analysis_batches(meta_path, analysis: dict, input_size: int):

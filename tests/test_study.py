@@ -1,0 +1,104 @@
+"""The study model: what a config runs and reports, derived without Snakemake."""
+import copy
+import subprocess
+import sys
+
+import pytest
+import yaml
+from helpers import ROOT, job_counts, load_preset, run_snakemake
+from snakemake.utils import validate
+
+from vitmed.study import HUB, SOURCE, Study
+
+SCHEMA = str(ROOT / "workflow" / "schemas" / "config.schema.yaml")
+
+
+def study_of(config: dict) -> Study:
+    config = copy.deepcopy(config)
+    validate(config, SCHEMA)
+    return Study.from_config(config)
+
+
+def test_importing_the_study_model_loads_no_scientific_library():
+    """Snakemake imports it where the jobs' environment may be missing (--use-conda)."""
+    code = ("import sys, vitmed.study; heavy = [m for m in ('torch', 'numpy', 'pandas', 'timm', 'yaml') "
+            "if m in sys.modules]; print(heavy)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_paper_study_runs_and_sets():
+    study = study_of(yaml.safe_load((ROOT / "config.yaml").read_text()))
+    runs = study.finetune_runs()
+    assert len(runs) == len(set(runs)) == (5 * 4 * 3 + 5 * 16) * 5  # Table 1 cells + ablation-only models
+    assert study.capacity == {"cnn": ["ResNet18", "ResNet50", "ResNet152"], "vit": ["DeiT-T", "DeiT-S", "DeiT-B"]}
+    assert study.patch_sizes == {16: "DeiT-S", 8: "DeiT-S-p8"}
+    # variants start from their base CNN's weights, whatever the source
+    assert study.base_model["ResNet18-GA"] == "ResNet18"
+    assert study.weights_source("APTOS2019", "ResNet18-GA", "imagenet") == HUB
+    assert study.weights_source("APTOS2019", "DeiT-S", "dino") == "results/paper/dino/APTOS2019/DeiT-S/teacher.pt"
+    assert study.weights_source("APTOS2019", "DeiT-S", "random") is None
+    assert study.init_weights("APTOS2019", "DeiT-S", "imagenet") == []
+    assert study.source_pretrained_models() == []  # hub weights: nothing to pretrain
+
+
+def test_synthetic_study_weights_come_from_source_pretraining_of_base_models():
+    study = study_of(load_preset("synthetic"))
+    assert study.weights_source("SynPatch", "ResNet-toy-GA", "imagenet") == "results/synthetic/weights/ResNet-toy/imagenet.pt"
+    # the study's models (imagenet and dino inits) and the capacity / patch-size ablation models; no variants
+    assert study.source_pretrained_models() == ["ResNet-toy", "ViT-toy", "ResNet-toy-L", "ViT-toy-L", "ViT-toy-p4"]
+    assert study.dataset_config(SOURCE)["split"] == {"train": 0.8, "val": 0.1, "test": 0.1}
+    assert study.dataset_config("SynPatch-OtherSite")["all_test"] is True
+    pairs = study.finetuned_pairs("SynPatch")  # the ablation dataset: the study's pairs, then the ablations'
+    assert pairs[:6] == [(m, i) for m in ("ResNet-toy", "ViT-toy") for i in ("random", "imagenet", "dino")]
+    assert ("ResNet-toy-LA", "imagenet") in pairs and len(pairs) == len(set(pairs))
+    assert ("ResNet-toy-LA", "imagenet") not in study.finetuned_pairs("SynSkin")
+
+
+def test_final_outputs_follow_the_config_and_match_the_dry_run(tmp_path):
+    config = load_preset("synthetic")
+    outputs = study_of(config).final_outputs()
+    for file in ("tables/table1.tex", "tables/table4.md", "figures/figure3.png", "tables/freezing.csv",
+                 "figures/freezing.pdf", "tables/ood.md", "figures/figure4.png", "figures/figure5.pdf",
+                 "tables/welch.csv", "tables/self_attention.tex"):
+        assert f"results/synthetic/{file}" in outputs, file
+    assert not any("published_comparison" in path for path in outputs)  # off in the synthetic study
+    lean = copy.deepcopy(config)
+    lean["ablations"] = {"models": {}}
+    lean["analysis"] = {"attention_models": []}
+    lean["linear_probe"] = {"enabled": False}
+    fewer = study_of(lean).final_outputs()
+    assert not {p for p in fewer if any(n in p for n in ("table4", "figure3", "table5", "freezing", "figure4",
+                                                           "figure5", "self_attention", "linear_probe"))}
+    assert {"results/synthetic/tables/table1.md", "results/synthetic/figures/cka.png"} <= set(fewer)
+    # Snakemake plans exactly the rules that write those files
+    result = run_snakemake(tmp_path, lean, "-n")
+    assert result.returncode == 0, result.stderr
+    counts = job_counts(result.stdout + result.stderr)
+    assert not {"capacity", "patch_size", "freezing", "self_attention", "figure4", "figure5", "linear_probe"} & set(counts)
+    assert counts["tables"] == counts["figure_cka"] == 1
+
+
+def test_every_artefact_has_a_caption_and_a_rule_of_the_workflow():
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["linear_probe"]["enabled"] = True
+    study = study_of(config)
+    rules = (ROOT / "workflow" / "rules" / "report.smk").read_text()
+    for artefact in study.artefacts:
+        assert (ROOT / "workflow" / "report" / f"{artefact.caption}.rst").exists(), artefact.name
+        assert f"rule {artefact.rule}:" in rules and f'artefact_outputs("{artefact.rule}")' in rules
+
+
+def test_table_titles_name_the_study_and_the_ood_pairs():
+    study = study_of(load_preset("synthetic"))
+    assert study.table_title("table1") == "Table 1: fine-tuning, median ± std over seeds (synthetic)"
+    assert "(SynPatch → SynPatch-OtherSite)" in study.table_title("ood")
+
+
+@pytest.mark.parametrize("source, expected", [("file", "imagenet.source is 'file' but the imagenet_file of model "
+                                                       "ResNet-toy is not set")])
+def test_missing_weights_file_is_named(source, expected):
+    config = load_preset("synthetic")
+    config["imagenet"] = {"source": source}
+    with pytest.raises(ValueError, match=expected):
+        study_of(config).weights_source("SynPatch", "ResNet-toy-GA", "imagenet")

@@ -1,0 +1,1 @@
+"""Representation analyses: CKA, attention distance, saliency, the per-dataset job."""

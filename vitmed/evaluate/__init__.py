@@ -1,0 +1,1 @@
+"""Scoring models: metrics, predictions, frozen features, k-NN, linear probe, OOD tests."""

@@ -1,0 +1,1 @@
+"""Job plumbing, apart from the science: logging, devices, atomic files, speed-ups, warm start."""

@@ -1,0 +1,22 @@
+"""Progressive freezing (Palés Huix et al., Figure 4): a ViT fine-tuned with its input end frozen."""
+from __future__ import annotations
+
+from torch import nn
+
+
+def freeze_first_blocks(model: nn.Module, n: int) -> nn.Module:
+    """Stop gradients to a ViT's input end: its patch embedding, tokens, position embedding and
+    first ``n`` transformer blocks (Palés Huix et al.'s progressive freezing). Frozen parameters
+    get no gradient, so the optimizer leaves them, weight decay included, as they are."""
+    if n == 0:
+        return model
+    blocks = getattr(model, "blocks", None)
+    if blocks is None or n > len(blocks):
+        raise ValueError(f"freeze_blocks: {n} blocks asked, but {type(model).__name__} has "
+                         f"{'no' if blocks is None else len(blocks)} transformer blocks (model.blocks)")
+    for module in [model.patch_embed, *blocks[:n]]:
+        module.requires_grad_(False)
+    for name in ("cls_token", "reg_token", "pos_embed"):
+        if isinstance(getattr(model, name, None), nn.Parameter):
+            getattr(model, name).requires_grad_(False)
+    return model

@@ -1,0 +1,361 @@
+"""The study model: a validated config turned into what a study runs and what it reports.
+
+The Snakefile, ``python -m vitmed.plan`` and the report scripts read the study from here, so
+that the sets they derive (datasets, models, inits, ablation sets, base models, runs, tables,
+figures) are computed once, and every cross-field check of a config runs, and can be tested,
+without Snakemake. Standard library only: Snakemake imports this module in its own process,
+which may not have the jobs' environment (torch, pandas) when rules run with ``--use-conda``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+SOURCE = "source-imagenet"  # the synthetic ImageNet stand-in, prepared like a dataset
+# the synthetic ImageNet stand-in's split (workflow and plan): most of it trains the source model
+SOURCE_SPLIT = {"train": 0.8, "val": 0.1, "test": 0.1}
+HUB = "timm-hub"  # = vitmed.models.factory.HUB: the model's pretrained weights from timm's hub
+PRETRAINED_INITS = ("random", "imagenet", "pretrained")  # the inits an ablation may start from
+
+
+@dataclass(frozen=True)
+class Artefact:
+    """A table or figure of the study: its files, the rule that writes them, and its entry in
+    the ``snakemake --report`` page (category; caption ``workflow/report/<caption>.rst``)."""
+    name: str
+    title: str
+    rule: str
+    files: tuple[str, ...]
+    category: str
+    caption: str
+
+    def paths(self, results: str) -> list[str]:
+        return [f"{results}/{file}" for file in self.files]
+
+
+def _table(name: str, rule: str, category: str, title: str, exts=("csv", "md", "tex"), caption: str = "") -> Artefact:
+    return Artefact(name, title, rule, tuple(f"tables/{name}.{ext}" for ext in exts), category, caption or name)
+
+
+def _figure(name: str, rule: str, category: str, title: str, caption: str = "") -> Artefact:
+    return Artefact(name, title, rule, (f"figures/{name}.png", f"figures/{name}.pdf"), category, caption or name)
+
+
+# The protocol of runs.parquet each result table of rule ``tables`` summarizes.
+TABLE_PROTOCOLS = {"table1": "finetune", "table3": "knn", "linear_probe": "linear", "ood": "ood"}
+
+
+@dataclass(frozen=True)
+class Study:
+    """The study a config describes. Build it with ``Study.from_config`` (which checks it)."""
+    config: dict
+
+    @classmethod
+    def from_config(cls, config: dict) -> Study:
+        """The study of a config already validated against the schema (defaults filled in);
+        a cross-field error raises ``ValueError`` naming the config key."""
+        study = cls(config)
+        study.check()
+        return study
+
+    # --- what the study runs -------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.config["study"]
+
+    @property
+    def results(self) -> str:
+        return f"{self.config['results_dir']}/{self.name}"
+
+    @property
+    def datasets(self) -> list[str]:
+        return list(self.config["datasets"])
+
+    @property
+    def models(self) -> list[str]:
+        return list(self.config["models"])
+
+    @property
+    def inits(self) -> list[str]:
+        return list(self.config["inits"])
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(self.config["seeds"])
+
+    @property
+    def ablations(self) -> dict:
+        return self.config["ablations"]
+
+    @property
+    def ablation_init(self) -> str:
+        return self.ablations["init"]
+
+    @cached_property
+    def model_configs(self) -> dict[str, dict]:
+        """Every model the study may fine-tune: its own and the ablations'."""
+        return {**self.config["models"], **self.ablations["models"]}
+
+    def family(self, model: str) -> str:
+        return self.model_configs[model]["family"]
+
+    @cached_property
+    def capacity(self) -> dict[str, list[str]]:
+        """Table 4 / Figure 3: each family's models at increasing size."""
+        return {family: list(self.ablations["capacity"].get(family, [])) for family in ("cnn", "vit")}
+
+    @property
+    def capacity_on(self) -> bool:
+        return bool(self.capacity["cnn"] or self.capacity["vit"])
+
+    @cached_property
+    def patch_sizes(self) -> dict[int, str]:
+        """Table 5: patch size -> the ViT with it."""
+        return {int(size): name for size, name in self.ablations["patch_size"].items()}
+
+    @property
+    def self_attention(self) -> dict[str, list[str]]:
+        """CNN -> its variants with self-attention blocks (Piater et al.)."""
+        return self.ablations["self_attention"]
+
+    @property
+    def freezing(self) -> dict[str, list[str]]:
+        """ViT -> its variants with frozen first blocks (Palés Huix et al.)."""
+        return self.ablations["freezing"]
+
+    @staticmethod
+    def _with_variants(groups: dict[str, list[str]]) -> list[str]:
+        return [model for base, variants in groups.items() for model in [base, *variants]]
+
+    @property
+    def self_attention_models(self) -> list[str]:
+        return self._with_variants(self.self_attention)
+
+    @property
+    def freezing_models(self) -> list[str]:
+        return self._with_variants(self.freezing)
+
+    @cached_property
+    def base_model(self) -> dict[str, str]:
+        """A self-attention or freezing variant -> the model whose weights it starts from."""
+        return {variant: base for group in (self.self_attention, self.freezing)
+                for base, variants in group.items() for variant in variants}
+
+    @cached_property
+    def ablation_models(self) -> list[str]:
+        """The models the ablations fine-tune (from ``ablations.init``), each once."""
+        return list(dict.fromkeys(self.capacity["cnn"] + self.capacity["vit"] + list(self.patch_sizes.values())
+                                  + self.self_attention_models + self.freezing_models))
+
+    @property
+    def ablation_datasets(self) -> list[str]:
+        return self.datasets if self.ablations["datasets"] is None else list(self.ablations["datasets"])
+
+    @property
+    def test_datasets(self) -> dict[str, dict]:
+        """Out-of-distribution test sets: prepared like datasets, never trained on."""
+        return self.config["test_datasets"]
+
+    @cached_property
+    def ood_tests(self) -> dict[str, str]:
+        """Dataset -> its out-of-distribution test set."""
+        return {name: cfg["ood_test"] for name, cfg in self.config["datasets"].items() if "ood_test" in cfg}
+
+    @property
+    def saliency(self) -> dict:
+        return self.config["analysis"]["saliency"]
+
+    @property
+    def saliency_on(self) -> bool:
+        """Figure 4 needs one CNN and one ViT of the study."""
+        return "cnn" in self.saliency and "vit" in self.saliency
+
+    @property
+    def attention_models(self) -> list[str]:
+        """The ViTs whose attention distance Figure 5 measures."""
+        return list(self.config["analysis"]["attention_models"])
+
+    @property
+    def linear_on(self) -> bool:
+        return self.config["linear_probe"]["enabled"]
+
+    @property
+    def finetune_settings(self) -> dict:
+        """The ``finetune`` section without the per-run overrides: a fine-tuning job gets its own
+        entry only (``finetune_override``), so that editing another run's entry reruns nothing else."""
+        return {key: value for key, value in self.config["finetune"].items() if key != "overrides"}
+
+    def finetune_override(self, dataset: str, model: str) -> dict:
+        """This run's entry of ``finetune.overrides``: its own lr and/or weight_decay, or nothing."""
+        return self.config["finetune"]["overrides"].get(dataset, {}).get(model, {})
+
+    def metrics(self, datasets: list[str]) -> dict[str, str]:
+        """Dataset -> its metric, for the tables' column headers."""
+        return {name: self.config["datasets"][name]["metric"] for name in datasets}
+
+    def dataset_config(self, name: str) -> dict:
+        """Config of a target dataset, of an out-of-distribution test set, or of the synthetic source set."""
+        if name == SOURCE:
+            source = self.config["imagenet"]["synthetic_source"]
+            return {"source": "synthetic", "generator": source["generator"], "metric": "macro_recall",
+                    "n_images": source["n_images"], "raw_size": source["raw_size"], "split": dict(SOURCE_SPLIT),
+                    "raw_dir": None, "skip_unreadable": False}
+        if name in self.test_datasets:  # all of a test set is test data, whatever split its publisher made
+            return {**self.test_datasets[name], "split": {"train": 0.0, "val": 0.0, "test": 1.0}, "all_test": True}
+        return self.config["datasets"][name]
+
+    def weights_source(self, dataset: str, model: str, init: str) -> str | None:
+        """What the weights resolver (vitmed.models.factory) receives: None (random init),
+        ``"timm-hub"`` or a file path."""
+        if init == "random":
+            return None
+        if init == "dino":
+            return f"{self.results}/dino/{dataset}/{model}/teacher.pt"
+        if init == "pretrained":  # the model's own hub weights (foundation models)
+            return HUB
+        source = self.config["imagenet"]["source"]
+        if source == "hub":
+            return HUB
+        model = self.base_model.get(model, model)
+        if source == "file":
+            path = self.model_configs[model]["imagenet_file"]
+            if not path:
+                raise ValueError(f"imagenet.source is 'file' but the imagenet_file of model {model} is not set")
+            return path
+        return f"{self.results}/weights/{model}/imagenet.pt"
+
+    def init_weights(self, dataset: str, model: str, init: str) -> list[str]:
+        """The weights file an init starts from, as a job input ([] for random init and the hub)."""
+        source = self.weights_source(dataset, model, init)
+        return [] if source in (None, HUB) else [source]
+
+    def finetuned_pairs(self, dataset: str) -> list[tuple[str, str]]:
+        """(model, init) of every fine-tuning of a dataset: the study's, and the ablations' on theirs."""
+        pairs = [(model, init) for model in self.models for init in self.inits]
+        if dataset in self.ablation_datasets:
+            pairs += [(model, self.ablation_init) for model in self.ablation_models]
+        return list(dict.fromkeys(pairs))
+
+    def finetune_runs(self) -> list[tuple[str, str, str, int]]:
+        """(dataset, model, init, seed) of every fine-tuning run, each once."""
+        return [(dataset, model, init, seed) for dataset in self.datasets
+                for model, init in self.finetuned_pairs(dataset) for seed in self.seeds]
+
+    def source_pretrained_models(self) -> list[str]:
+        """Models whose synthetic ImageNet weights the study trains (``imagenet.source: synthetic``)."""
+        if self.config["imagenet"]["source"] != "synthetic":
+            return []
+        users = [model for dataset in self.datasets for model, init in self.finetuned_pairs(dataset)
+                 if init in ("imagenet", "dino")]
+        return list(dict.fromkeys(self.base_model.get(model, model) for model in users))
+
+    # --- what the study reports ------------------------------------------------------------
+    @cached_property
+    def result_tables(self) -> dict[str, str]:
+        """Rule ``tables``' tables -> their report category."""
+        return {"table1": "Table 1", "table3": "Table 3",
+                **({"linear_probe": "Linear probe"} if self.linear_on else {}),
+                **({"ood": "Out-of-distribution"} if self.ood_tests else {})}
+
+    def table_title(self, name: str) -> str:
+        """The heading of a result table of rule ``tables``."""
+        titles = {"table1": "Table 1: fine-tuning, median ± std over seeds",
+                  "table3": "Table 3: k-NN evaluation of the initialized encoders, median ± std over seeds",
+                  "linear_probe": "Linear probe of the initialized (frozen) encoders, median ± std over seeds",
+                  "ood": "Out-of-distribution tests of the fine-tuned models ("
+                         + ", ".join(f"{trained} → {test}" for trained, test in self.ood_tests.items())
+                         + "), median ± std over seeds"}
+        return f"{titles[name]} ({self.name})"
+
+    @cached_property
+    def artefacts(self) -> list[Artefact]:
+        """Every table and figure this study writes, in the papers' order."""
+        items = [_table(name, "tables", category, self.table_title(name)) for name, category in self.result_tables.items()]
+        items += [_table("welch", "welch", "CNN vs ViT statistics", "CNN vs ViT: Welch's t-test over seeds", ("csv", "md"))]
+        if self.config["published_comparison"]:
+            items.append(_table("published_comparison", "published_comparison", "Comparison with the paper",
+                                "Ours beside the paper's Tables 1, 3, 4 and 5", ("csv", "md")))
+        items += [_figure("figure1", "figure1", "Figure 1", "Figure 1: fine-tuning vs k-NN"),
+                  _figure("cka", "figure_cka", "CKA", "CKA, layer x layer: initialized vs fine-tuned"),
+                  _figure("cka_models", "figure_cka", "CKA", "CKA, last layer: model vs model")]
+        if self.attention_models:
+            items.append(_figure("figure5", "figure5", "Figure 5", "Figure 5: mean attention distance"))
+        if self.saliency_on:
+            items.append(_figure("figure4", "figure4", "Figure 4", "Figure 4: Grad-CAM and CLS attention"))
+        if self.capacity_on:
+            items += [_table("table4", "capacity", "Table 4", "Table 4: model capacity"),
+                      _figure("figure3", "capacity", "Figure 3", "Figure 3: metric against parameter count")]
+        if self.patch_sizes:
+            items.append(_table("table5", "patch_size", "Table 5", "Table 5: ViT patch size"))
+        if self.self_attention:
+            items.append(_table("self_attention", "self_attention", "Self-attention",
+                                "CNNs with and without self-attention (Piater et al., Table 2)"))
+        if self.freezing:
+            items += [_table("freezing", "freezing", "Freezing", "Progressive freezing (Palés Huix et al., Figure 4)"),
+                      _figure("freezing", "freezing", "Freezing", "Progressive freezing, the metric against N")]
+        return items
+
+    def artefacts_of(self, rule: str) -> list[Artefact]:
+        """The tables and figures one rule writes."""
+        return [artefact for artefact in self.artefacts if artefact.rule == rule]
+
+    def final_outputs(self) -> list[str]:
+        """Every file of every table and figure: the targets of ``rule all``."""
+        return [path for artefact in self.artefacts for path in artefact.paths(self.results)]
+
+    # --- checks ----------------------------------------------------------------------------
+    def check(self) -> None:
+        """Cross-field checks the schema cannot express; each error names its config key."""
+        models, datasets = self.model_configs, self.datasets
+        for key, names, allowed in (("ablations.capacity.cnn", self.capacity["cnn"], models),
+                                    ("ablations.capacity.vit", self.capacity["vit"], models),
+                                    ("ablations.patch_size", self.patch_sizes.values(), models),
+                                    ("ablations.self_attention", self.self_attention_models, models),
+                                    ("ablations.freezing", self.freezing_models, models),
+                                    ("ablations.datasets", self.ablation_datasets, datasets)):
+            for name in names:
+                if name not in allowed:
+                    raise ValueError(f"{key}: {name!r} is not one of {list(allowed)} (models and ablations.models)"
+                                     if allowed is models else f"{key}: {name!r} is not one of the study's {datasets}")
+        for family in ("cnn", "vit"):
+            for name in self.capacity[family]:
+                if self.family(name) != family:
+                    raise ValueError(f"ablations.capacity.{family}: {name!r} is a {self.family(name)}")
+        for base, variants in self.self_attention.items():
+            for name in [base, *variants]:
+                if self.family(name) != "cnn":
+                    raise ValueError(f"ablations.self_attention: {name!r} is a {self.family(name)}, not a CNN")
+            for name in variants:
+                attention = models[name]["self_attention"]
+                if not attention["global_after"] and "local" not in attention:
+                    raise ValueError(f"ablations.self_attention.{base}: {name!r} has no self_attention "
+                                     "(global_after or local)")
+        for dataset, entries in self.config["finetune"]["overrides"].items():
+            if dataset not in datasets:
+                raise ValueError(f"finetune.overrides: {dataset!r} is not one of the study's datasets {datasets}")
+            for name in entries:
+                if name not in models:
+                    raise ValueError(f"finetune.overrides.{dataset}: {name!r} is not one of {list(models)} "
+                                     "(models and ablations.models)")
+        for base, variants in self.freezing.items():
+            for name in variants:
+                if models[name]["freeze_blocks"] < 1 or models[name]["timm_name"] != models[base]["timm_name"]:
+                    raise ValueError(f"ablations.freezing.{base}: {name!r} must be {base}'s timm model "
+                                     f"({models[base]['timm_name']}) with freeze_blocks >= 1")
+        if self.ablation_models and self.ablation_init not in PRETRAINED_INITS:
+            raise ValueError(f"ablations.init: {self.ablation_init!r} must be random, imagenet or pretrained "
+                             "(DINO pretraining runs for the study's own models only)")
+        for name, test in self.ood_tests.items():
+            if test not in self.test_datasets:
+                raise ValueError(f"datasets.{name}.ood_test: {test!r} is not one of test_datasets "
+                                 f"{list(self.test_datasets)}")
+        for name in self.test_datasets:
+            if name in datasets or name == SOURCE:
+                raise ValueError(f"test_datasets: {name!r} is also a dataset name; a test set needs its own")
+        for key, allowed in (("cnn", self.models), ("vit", self.models), ("init", self.inits)):
+            if key in self.saliency and self.saliency[key] not in allowed:
+                raise ValueError(f"analysis.saliency.{key}: {self.saliency[key]!r} is not one of the study's {allowed}")
+        vits = [m for m in self.models if self.config["models"][m]["family"] == "vit"]
+        for name in self.attention_models:
+            if name not in vits:
+                raise ValueError(f"analysis.attention_models: {name!r} is not one of the study's ViTs {vits}")

@@ -1,0 +1,1 @@
+"""Training stages: fine-tuning, DINO, source pretraining, on one resumable epoch loop."""
