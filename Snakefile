@@ -30,8 +30,8 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/plan.smk"
 
 
+# Every table and figure of the study (vitmed.study.Study.artefacts).
 rule all:
-    """Every table and figure of the study (vitmed.study.Study.artefacts)."""
+    default_target: True
     input:
         final_outputs(),
-    default_target: True

@@ -47,7 +47,9 @@ def main():
         return child(args.child[0], int(args.child[1]), args.dim, args.batch)
 
     print(f"features of dim {args.dim}, minibatch {args.batch}; memory above a process holding the features")
-    print(f"{'images':>8} {'full s':>8} {'full MiB':>9} {'batch s':>8} {'batch MiB':>10} {'mem ratio':>10} {'|diff|':>8}")
+    print(
+        f"{'images':>8} {'full s':>8} {'full MiB':>9} {'batch s':>8} {'batch MiB':>10} {'mem ratio':>10} {'|diff|':>8}"
+    )
     for n in args.sizes:
         _, base, _ = measure("none", n, args)
         full_s, full_peak, full_value = measure("full", n, args)

@@ -12,6 +12,11 @@ from vitmed.jobs.runtime import setup_job
 
 log = setup_job(snakemake.log[0], snakemake.threads)
 params = snakemake.params
-rows = evaluate_out_of_distribution(params.runs, Path(snakemake.input.trained).parent, Path(snakemake.input.test).parent,
-                                    input_size=params.input_size, batch_size=params.batch_size)
+rows = evaluate_out_of_distribution(
+    params.runs,
+    Path(snakemake.input.trained).parent,
+    Path(snakemake.input.test).parent,
+    input_size=params.input_size,
+    batch_size=params.batch_size,
+)
 write_json(snakemake.output[0], rows)

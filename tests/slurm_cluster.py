@@ -129,7 +129,7 @@ def local_slurm(directory: Path):
             except ProcessLookupError:
                 pass
         for pid in pids:
-            _wait(lambda: not Path(f"/proc/{pid}").exists(), f"process {pid} to stop", timeout=20)
+            _wait(lambda pid=pid: not Path(f"/proc/{pid}").exists(), f"process {pid} to stop", timeout=20)
         for name in ("slurm.conf", "gres.conf"):
             (etc / name).unlink(missing_ok=True)
             if name in saved:

@@ -23,11 +23,15 @@ def isic_subset(real_fixtures, tmp_path, n=300):
     metadata = pd.read_csv(source / "ISIC_2019_Training_Metadata.csv")
     raw = tmp_path / "isic"
     (raw / "ISIC_2019_Training_Input").mkdir(parents=True)
-    truth.astype({c: int for c in [*ISIC_CLASSES, "UNK"]}).to_csv(raw / "ISIC_2019_Training_GroundTruth.csv", index=False)
+    truth.astype({c: int for c in [*ISIC_CLASSES, "UNK"]}).to_csv(
+        raw / "ISIC_2019_Training_GroundTruth.csv", index=False
+    )
     metadata[metadata["image"].isin(truth["image"])].to_csv(raw / "ISIC_2019_Training_Metadata.csv", index=False)
     rng = np.random.default_rng(0)
     for image in truth["image"]:
-        Image.fromarray(rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)).save(raw / "ISIC_2019_Training_Input" / f"{image}.jpg")
+        Image.fromarray(rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)).save(
+            raw / "ISIC_2019_Training_Input" / f"{image}.jpg"
+        )
     return raw, truth
 
 
@@ -102,8 +106,10 @@ def test_cbis_ddsm_image_level_mass_label_grouped_by_patient(real_fixtures, tmp_
     for path in subset["path"]:
         relative = path.split(str(raw) + "/")[1]
         subject = relative.split("/")[0]
-        write_dicom(raw / "CBIS-DDSM" / subject / "08-07-2016-DDSM-93921" / "1.000000-full mammogram images-24515" / "1-1.dcm",
-                    rng.integers(0, 4096, (40, 30)))
+        write_dicom(
+            raw / "CBIS-DDSM" / subject / "08-07-2016-DDSM-93921" / "1.000000-full mammogram images-24515" / "1-1.dcm",
+            rng.integers(0, 4096, (40, 30)),
+        )
     table, manifest = read_cbis_ddsm(raw)
     subset = RawTable(table.frame.iloc[:60], table.label_columns, table.classes, table.task, table.channels)
     assert subset.frame["path"].str.endswith("1-1.dcm").all()
@@ -158,9 +164,16 @@ def write_chexpert(root, rng):
                     (root / relative).parent.mkdir(parents=True, exist_ok=True)
                     Image.fromarray(rng.integers(0, 255, (32, 28), dtype=np.uint8)).save(root / relative)
                     values = rng.choice([1.0, 0.0, -1.0, np.nan], size=len(CHEXPERT_OBSERVATIONS))
-                    rows[split].append({"Path": f"CheXpert-v1.0-small/{relative}", "Sex": "Female", "Age": 60,
-                                        "Frontal/Lateral": kind.capitalize(), "AP/PA": "AP" if kind == "frontal" else "",
-                                        **dict(zip(CHEXPERT_OBSERVATIONS, values))})
+                    rows[split].append(
+                        {
+                            "Path": f"CheXpert-v1.0-small/{relative}",
+                            "Sex": "Female",
+                            "Age": 60,
+                            "Frontal/Lateral": kind.capitalize(),
+                            "AP/PA": "AP" if kind == "frontal" else "",
+                            **dict(zip(CHEXPERT_OBSERVATIONS, values)),
+                        }
+                    )
     for split, table in rows.items():
         pd.DataFrame(table).to_csv(root / f"{split}.csv", index=False)
     return pd.concat([pd.DataFrame(rows["train"]), pd.DataFrame(rows["valid"])], ignore_index=True)
@@ -183,11 +196,15 @@ def test_chexpert_uncertainty_policies_views_and_patient_groups(tmp_path):
     frontal, _ = read_chexpert(root, frontal_only=True)
     assert len(frontal.frame) == len(table) // 2 and frontal.frame["path"].str.endswith("frontal.jpg").all()
 
-    build_store(zeros, tmp_path / "store", image_size=16, ratios=RATIOS, seed=0, metric="macro_roc_auc", manifest=manifest)
+    build_store(
+        zeros, tmp_path / "store", image_size=16, ratios=RATIOS, seed=0, metric="macro_roc_auc", manifest=manifest
+    )
     index = pd.read_parquet(tmp_path / "store" / "index.parquet")
     assert (index.groupby("group_id")["split"].nunique() == 1).all(), "a patient in two splits"
     assert set(index["split"]) == {"train", "val", "test"}
-    build_store(ignore, tmp_path / "ignore", image_size=16, ratios=RATIOS, seed=0, metric="macro_roc_auc", manifest=manifest)
+    build_store(
+        ignore, tmp_path / "ignore", image_size=16, ratios=RATIOS, seed=0, metric="macro_roc_auc", manifest=manifest
+    )
     kept = pd.read_parquet(tmp_path / "ignore" / "index.parquet")
     assert (kept[CHEXPERT_OBSERVATIONS] == -1).sum().sum() == (values == -1).sum()
     counts = pd.read_csv(tmp_path / "ignore" / "splits.csv", index_col="class")
@@ -238,14 +255,18 @@ def test_pcam_reads_h5_in_place_and_keeps_the_official_splits(tmp_path):
         read_pcam(tmp_path)
 
 
-@pytest.mark.parametrize("flag, labels_shape, task", [("bloodmnist", (1,), "multiclass"), ("chestmnist", (14,), "multilabel")])
+@pytest.mark.parametrize(
+    "flag, labels_shape, task", [("bloodmnist", (1,), "multiclass"), ("chestmnist", (14,), "multilabel")]
+)
 def test_medmnist_npz_official_splits(tmp_path, flag, labels_shape, task):
     from vitmed.data.adapters import read_medmnist
 
     rng = np.random.default_rng(0)
     arrays = {}
     for split, n in (("train", 30), ("val", 6), ("test", 9)):
-        arrays[f"{split}_images"] = rng.integers(0, 255, (n, 64, 64, 3) if task == "multiclass" else (n, 64, 64), dtype=np.uint8)
+        arrays[f"{split}_images"] = rng.integers(
+            0, 255, (n, 64, 64, 3) if task == "multiclass" else (n, 64, 64), dtype=np.uint8
+        )
         arrays[f"{split}_labels"] = rng.integers(0, 8 if task == "multiclass" else 2, (n, *labels_shape))
     np.savez(tmp_path / f"{flag}_64.npz", **arrays)
     table, manifest = read_medmnist(tmp_path, flag, 64)
@@ -296,4 +317,6 @@ def test_cbis_ddsm_from_the_kaggle_jpeg_mirror(real_fixtures, tmp_path):
 
     missing = RawTable(table.frame.iloc[:31], table.label_columns, table.classes, table.task, table.channels)
     with pytest.raises(FileNotFoundError, match=r"row 30: .*jpeg/"):
-        build_store(missing, tmp_path / "missing", image_size=16, ratios=RATIOS, seed=0, metric="roc_auc", manifest=manifest)
+        build_store(
+            missing, tmp_path / "missing", image_size=16, ratios=RATIOS, seed=0, metric="roc_auc", manifest=manifest
+        )

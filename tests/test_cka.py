@@ -7,16 +7,16 @@ from vitmed.analysis.cka import MinibatchCKA, linear_cka
 
 def full_gram_unbiased_cka(x: np.ndarray, y: np.ndarray) -> float:
     """Reference straight from the definition (Song et al. 2012), one full Gram per side."""
-    def hsic1(k, l):
+    def hsic1(k, m):
         n = len(k)
-        k, l = k.copy(), l.copy()
+        k, m = k.copy(), m.copy()
         np.fill_diagonal(k, 0)
-        np.fill_diagonal(l, 0)
+        np.fill_diagonal(m, 0)
         ones = np.ones(n)
-        return (np.trace(k @ l) + (ones @ k @ ones) * (ones @ l @ ones) / ((n - 1) * (n - 2))
-                - 2 / (n - 2) * ones @ k @ l @ ones) / (n * (n - 3))
-    k, l = x @ x.T, y @ y.T
-    return hsic1(k, l) / np.sqrt(hsic1(k, k) * hsic1(l, l))
+        return (np.trace(k @ m) + (ones @ k @ ones) * (ones @ m @ ones) / ((n - 1) * (n - 2))
+                - 2 / (n - 2) * ones @ k @ m @ ones) / (n * (n - 3))
+    k, m = x @ x.T, y @ y.T
+    return hsic1(k, m) / np.sqrt(hsic1(k, k) * hsic1(m, m))
 
 
 @pytest.fixture

@@ -25,11 +25,37 @@ def test_published_tables_are_complete_and_spot_checked():
 
 def test_comparison_difference_and_within_std():
     published = load_published()
-    ours = pd.DataFrame([
-        {"dataset": "APTOS2019", "model": "ResNet50", "init": "random", "protocol": "finetune", "median": 0.860, "std": 0.01, "n_seeds": 5},
-        {"dataset": "APTOS2019", "model": "DeiT-S", "init": "random", "protocol": "finetune", "median": 0.600, "std": 0.02, "n_seeds": 5},
-        {"dataset": "Synthetic", "model": "DeiT-S", "init": "random", "protocol": "finetune", "median": 0.5, "std": 0.0, "n_seeds": 5},
-    ])
+    ours = pd.DataFrame(
+        [
+            {
+                "dataset": "APTOS2019",
+                "model": "ResNet50",
+                "init": "random",
+                "protocol": "finetune",
+                "median": 0.860,
+                "std": 0.01,
+                "n_seeds": 5,
+            },
+            {
+                "dataset": "APTOS2019",
+                "model": "DeiT-S",
+                "init": "random",
+                "protocol": "finetune",
+                "median": 0.600,
+                "std": 0.02,
+                "n_seeds": 5,
+            },
+            {
+                "dataset": "Synthetic",
+                "model": "DeiT-S",
+                "init": "random",
+                "protocol": "finetune",
+                "median": 0.5,
+                "std": 0.0,
+                "n_seeds": 5,
+            },
+        ]
+    )
     table = compare_with_published(ours, published).set_index(["dataset", "model", "init", "protocol"])
     resnet = table.loc[("APTOS2019", "ResNet50", "random", "finetune")]
     assert resnet["difference"] == pytest.approx(0.011) and bool(resnet["within_paper_std"]) is True  # std 0.022
@@ -58,5 +84,7 @@ def test_welch_matches_scipy_and_skips_single_seed_cells():
     tests = welch_tests(runs, {"ResNet": "cnn", "ViT": "vit", "Solo": "vit"})
     assert len(tests) == 1
     expected = stats.ttest_ind(runs[runs.model == "ResNet"].value, runs[runs.model == "ViT"].value, equal_var=False)
-    assert tests.loc[0, "t"] == pytest.approx(expected.statistic) and tests.loc[0, "p_value"] == pytest.approx(expected.pvalue)
+    assert tests.loc[0, "t"] == pytest.approx(expected.statistic) and tests.loc[0, "p_value"] == pytest.approx(
+        expected.pvalue
+    )
     assert tests.loc[0, "p_value"] < 0.01

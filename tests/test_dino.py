@@ -21,9 +21,19 @@ def dino_config(**overrides) -> dict:
               "models": {"M": {"timm_name": "test_resnet", "family": "cnn"}}}
     validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
     cfg = config["dino"]
-    cfg.update(epochs=3, batch_size=16, base_lr=2e-3, warmup_epochs=0, teacher_temp_warmup_epochs=1,
-               out_dim=64, head_hidden_dim=64, head_bottleneck_dim=16, num_workers=0,
-               global_crops={"size": 16, "scale": [0.5, 1.0]}, local_crops={"number": 2, "size": 8, "scale": [0.2, 0.5]})
+    cfg.update(
+        epochs=3,
+        batch_size=16,
+        base_lr=2e-3,
+        warmup_epochs=0,
+        teacher_temp_warmup_epochs=1,
+        out_dim=64,
+        head_hidden_dim=64,
+        head_bottleneck_dim=16,
+        num_workers=0,
+        global_crops={"size": 16, "scale": [0.5, 1.0]},
+        local_crops={"number": 2, "size": 8, "scale": [0.2, 0.5]},
+    )
     cfg.update(overrides)
     return cfg
 
@@ -139,7 +149,9 @@ def test_killed_run_resumes_to_the_same_weights(colour_store, tmp_path):
 def test_bf16_and_channels_last_pretraining_runs_with_fp32_weights(colour_store, tmp_path):
     cfg = dino_config(epochs=2, precision="bf16", channels_last=True)
     torch.manual_seed(0)
-    rows = pretrain_dino(create_model("test_resnet", 0), colour_store, tmp_path / "run", tmp_path / "teacher.pt", cfg, seed=0)
+    rows = pretrain_dino(
+        create_model("test_resnet", 0), colour_store, tmp_path / "run", tmp_path / "teacher.pt", cfg, seed=0
+    )
     assert len(rows) == 2 and all(np.isfinite(row["loss"]) for row in rows)
     teacher = torch.load(tmp_path / "teacher.pt", weights_only=True)
     assert all(value.dtype == torch.float32 for value in teacher.values() if value.is_floating_point()), \
@@ -165,7 +177,10 @@ def test_compiled_pretraining_gives_the_eager_losses_and_unwrapped_weights(colou
         backbone = create_model("test_vit", 0, model_kwargs={"img_size": 16, "patch_size": 8, "dynamic_img_size": True})
         rows = pretrain_dino(backbone, colour_store, tmp_path / f"run{compiled}", tmp_path / f"teacher{compiled}.pt",
                              dino_config(epochs=2, compile=compiled), seed=0)
-        runs[compiled] = ([row["loss"] for row in rows], torch.load(tmp_path / f"teacher{compiled}.pt", weights_only=True))
+        runs[compiled] = (
+            [row["loss"] for row in rows],
+            torch.load(tmp_path / f"teacher{compiled}.pt", weights_only=True),
+        )
     assert counters["stats"]["unique_graphs"] >= 2, "compiled: one graph per crop size at least"
     (eager_losses, eager), (compiled_losses, compiled) = runs[False], runs[True]
     np.testing.assert_allclose(compiled_losses, eager_losses, rtol=1e-4)

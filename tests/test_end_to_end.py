@@ -42,7 +42,11 @@ def test_synthetic_study_end_to_end(tmp_path):
     ood_table = pd.read_csv(study / "tables" / "ood.csv")
     assert len(ood_table) == 2 * 3 and set(ood_table["dataset"]) == {"SynSkin"} and (ood_table["n_seeds"] == 2).all()
     assert "SynSkin → SynSkin-B" in (study / "tables" / "ood.md").read_text()
-    assert json.loads((study / "data" / "SynSkin-B" / "meta.json").read_text())["split_sizes"] == {"train": 0, "val": 0, "test": 60}
+    assert json.loads((study / "data" / "SynSkin-B" / "meta.json").read_text())["split_sizes"] == {
+        "train": 0,
+        "val": 0,
+        "test": 60,
+    }
     assert (runs["n_parameters"] > 100_000).all()
     assert runs["value"].map(math.isfinite).all()
     imagenet = runs[runs["init"] == "imagenet"]
@@ -113,16 +117,25 @@ def test_synthetic_study_end_to_end(tmp_path):
     other = across[across["model_a"] != across["model_b"]]
     assert other["cka"].between(-0.1, 1 - 1e-6).all()
     # the override sets the learning rate of ResNet-toy's runs on SynSkin only, from any init
-    peak = {(dataset, init): pd.read_csv(study / "finetune" / dataset / "ResNet-toy" / init / "seed0" / "log.csv")["lr"].max()
-            for dataset in ("SynSkin", "SynChest") for init in ("random", "imagenet")}
+    peak = {
+        (dataset, init): pd.read_csv(study / "finetune" / dataset / "ResNet-toy" / init / "seed0" / "log.csv")[
+            "lr"
+        ].max()
+        for dataset in ("SynSkin", "SynChest")
+        for init in ("random", "imagenet")
+    }
     assert peak[("SynSkin", "random")] == peak[("SynSkin", "imagenet")] == pytest.approx(3e-4)
     assert peak[("SynChest", "imagenet")] == pytest.approx(config["finetune"]["lr"]["pretrained"])
     assert peak[("SynChest", "random")] == pytest.approx(config["finetune"]["lr"]["random"])
-    overridden = json.loads((study / "finetune" / "SynSkin" / "ResNet-toy" / "random" / "seed0" / "metrics.json").read_text())
+    overridden = json.loads(
+        (study / "finetune" / "SynSkin" / "ResNet-toy" / "random" / "seed0" / "metrics.json").read_text()
+    )
     assert overridden["lr"] == 3e-4 and overridden["weight_decay"] == 1e-5  # the schema default: not overridden
     log = pd.read_csv(next((study / "finetune" / "SynChest" / "ResNet-toy" / "random").glob("seed*/log.csv")))
     assert list(log.columns) == ["epoch", "iterations", "lr", "train_loss", "val_macro_roc_auc", "seconds"]
-    metrics = json.loads((study / "finetune" / "SynChest" / "ResNet-toy" / "random" / "seed0" / "metrics.json").read_text())
+    metrics = json.loads(
+        (study / "finetune" / "SynChest" / "ResNet-toy" / "random" / "seed0" / "metrics.json").read_text()
+    )
     assert metrics["metric"] == "macro_roc_auc" and 0 <= metrics["value"] <= 1
     assert not list(study.rglob("checkpoint.pt")), "completed jobs leave no resume checkpoint"
 
@@ -131,7 +144,9 @@ def test_synthetic_study_end_to_end(tmp_path):
                           "--allowed-rules", "finetune",
                           str(study / "finetune" / "SynChest" / "ResNet-toy" / "random" / "seed0" / "metrics.json"))
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    again = json.loads((study / "finetune" / "SynChest" / "ResNet-toy" / "random" / "seed0" / "metrics.json").read_text())
+    again = json.loads(
+        (study / "finetune" / "SynChest" / "ResNet-toy" / "random" / "seed0" / "metrics.json").read_text()
+    )
     assert again["value"] == metrics["value"]
 
     # the self-contained report holds every table and figure, grouped by paper artefact
@@ -139,6 +154,18 @@ def test_synthetic_study_end_to_end(tmp_path):
     assert report.returncode == 0, report.stderr[-3000:]
     import zipfile
     names = zipfile.ZipFile(tmp_path / "report.zip").namelist()
-    for artefact in ("table1.md", "table3.md", "ood.md", "table4.md", "table5.md", "figure3.png", "welch.md", "figure1.png", "figure4.png", "figure5.png",
-                     "cka.png", "cka_models.png"):
+    for artefact in (
+        "table1.md",
+        "table3.md",
+        "ood.md",
+        "table4.md",
+        "table5.md",
+        "figure3.png",
+        "welch.md",
+        "figure1.png",
+        "figure4.png",
+        "figure5.png",
+        "cka.png",
+        "cka_models.png",
+    ):
         assert any(name.endswith(artefact) for name in names), artefact

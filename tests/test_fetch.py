@@ -30,8 +30,12 @@ def publisher(tmp_path):
 
 def test_isic2019_fetch_gives_the_adapters_layout(publisher, tmp_path):
     root, url = publisher
-    (root / "ISIC_2019_Training_GroundTruth.csv").write_text("image,MEL,NV,BCC,AK,BKL,DF,VASC,SCC,UNK\nISIC_0000000,0,1,0,0,0,0,0,0,0\n")
-    (root / "ISIC_2019_Training_Metadata.csv").write_text("image,age_approx,anatom_site_general,lesion_id,sex\nISIC_0000000,55,,,female\n")
+    (root / "ISIC_2019_Training_GroundTruth.csv").write_text(
+        "image,MEL,NV,BCC,AK,BKL,DF,VASC,SCC,UNK\nISIC_0000000,0,1,0,0,0,0,0,0,0\n"
+    )
+    (root / "ISIC_2019_Training_Metadata.csv").write_text(
+        "image,age_approx,anatom_site_general,lesion_id,sex\nISIC_0000000,55,,,female\n"
+    )
     with zipfile.ZipFile(root / "ISIC_2019_Training_Input.zip", "w") as archive:
         archive.writestr("ISIC_2019_Training_Input/ISIC_0000000.jpg", b"jpeg bytes")
     raw = fetch.fetch_isic2019(tmp_path / "downloads" / "isic2019", base_url=url)
@@ -62,7 +66,9 @@ def test_pcam_fetch_verifies_md5s_and_leaves_nothing_half_done(publisher, tmp_pa
     assert not target.exists(), "no raw folder after a failed fetch"
     raw = fetch.fetch_pcam(target, base_url=url, md5=sums)  # rerun: resumes, keeps what was verified
     assert sorted(p.name for p in raw.iterdir()) == sorted(n[:-3] for n in fetch.PCAM_MD5)
-    assert (raw / "camelyonpatch_level_2_split_train_x.h5").read_bytes() == b"camelyonpatch_level_2_split_train_x.h5.gz" * 100
+    assert (
+        raw / "camelyonpatch_level_2_split_train_x.h5"
+    ).read_bytes() == b"camelyonpatch_level_2_split_train_x.h5.gz" * 100
 
 
 def fake_kaggle(bin_dir, log_file):

@@ -25,8 +25,11 @@ def skin_store(tmp_path_factory):
 
 
 def hyperparameters(**overrides) -> dict:
-    config = {"study": "t", "datasets": {"D": {"source": "synthetic", "generator": "skin_lesions", "metric": "macro_recall"}},
-              "models": {"M": {"timm_name": "test_resnet", "family": "cnn"}}}
+    config = {
+        "study": "t",
+        "datasets": {"D": {"source": "synthetic", "generator": "skin_lesions", "metric": "macro_recall"}},
+        "models": {"M": {"timm_name": "test_resnet", "family": "cnn"}},
+    }
     validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
     hp = config["finetune"]
     hp.update(max_epochs=5, batch_size=16, warmup_iters=5, patience=10, num_workers=0)

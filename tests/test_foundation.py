@@ -29,7 +29,9 @@ def test_a_model_sees_the_normalization_of_its_weights():
     ours, theirs = normalized(pixels, IMAGENET_MEAN, IMAGENET_STD), normalized(pixels, CLIP_MEAN, CLIP_STD)
     with torch.no_grad():
         torch.testing.assert_close(model(ours), reference(theirs), atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(model.forward_features(ours), reference.forward_features(theirs), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            model.forward_features(ours), reference.forward_features(theirs), atol=1e-5, rtol=1e-5
+        )
         torch.testing.assert_close(model.forward_intermediates(ours, intermediates_only=True)[0],
                                    reference.forward_intermediates(theirs, intermediates_only=True)[0],
                                    atol=1e-5, rtol=1e-5)

@@ -54,7 +54,9 @@ def test_knn_multilabel_ignored_neighbours_do_not_vote():
             nearest = np.argsort(-sims, kind="stable")[:15]
             nearest = nearest[known[nearest]]
             weights = np.exp(sims[nearest] / 0.1)
-            assert ours[i, label] == pytest.approx(weights @ train_y[nearest, label] / weights.sum(), rel=1e-4, abs=1e-6)
+            assert ours[i, label] == pytest.approx(
+                weights @ train_y[nearest, label] / weights.sum(), rel=1e-4, abs=1e-6
+            )
     np.testing.assert_allclose(ours[:, 5], 0.5)
 
 

@@ -11,9 +11,15 @@ from vitmed.plan import estimate as plan
 
 
 def small_config() -> dict:
-    config = {"study": "p", "seeds": [0, 1], "inits": ["random", "imagenet"], "input_size": 32,
-              "datasets": {"D": {"source": "synthetic", "generator": "mammo_mass", "metric": "roc_auc", "n_images": 1000}},
-              "models": {"M": {"timm_name": "test_vit", "family": "vit"}}, "finetune": {"max_epochs": 10}}
+    config = {
+        "study": "p",
+        "seeds": [0, 1],
+        "inits": ["random", "imagenet"],
+        "input_size": 32,
+        "datasets": {"D": {"source": "synthetic", "generator": "mammo_mass", "metric": "roc_auc", "n_images": 1000}},
+        "models": {"M": {"timm_name": "test_vit", "family": "vit"}},
+        "finetune": {"max_epochs": 10},
+    }
     validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
     return config
 
@@ -108,8 +114,17 @@ def test_throughput_rule_measures_every_model_and_the_config_overrides_it(tmp_pa
     result = run_snakemake(tmp_path, config, "throughput", "--cores", "1")
     assert result.returncode == 0, result.stderr[-3000:]
     measured = pd.read_csv(tmp_path / "results" / "speed" / "plan" / "throughput.csv")
-    assert list(measured["model"]) == ["ResNet-toy", "ViT-toy", "ResNet-toy-L", "ViT-toy-L", "ViT-toy-p4", "ResNet-toy-GA",
-                                      "ResNet-toy-LA", "ResNet-toy-ELA", "ViT-toy-f3"]
+    assert list(measured["model"]) == [
+        "ResNet-toy",
+        "ViT-toy",
+        "ResNet-toy-L",
+        "ViT-toy-L",
+        "ViT-toy-p4",
+        "ResNet-toy-GA",
+        "ResNet-toy-LA",
+        "ResNet-toy-ELA",
+        "ViT-toy-f3",
+    ]
     assert (measured[["train_images_per_s", "infer_images_per_s"]] > 0).all().all()
     assert set(measured["input_size"]) == {32} and set(measured["device"]) == {"cpu"}
 

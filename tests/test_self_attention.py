@@ -96,10 +96,14 @@ def test_table_compares_each_variant_with_its_cnn_by_welch_test():
     table = self_attention_table(pd.DataFrame(rows), {"CNN": ["CNN-GA"]}, "imagenet", ["A", "B"]).set_index(
         ["model", "dataset"])
     t, p = stats.ttest_ind([0.80, 0.82, 0.81], [0.70, 0.72, 0.71], equal_var=False)
-    assert table.loc[("CNN-GA", "A"), "t"] == pytest.approx(t) and table.loc[("CNN-GA", "A"), "p_value"] == pytest.approx(p)
+    assert table.loc[("CNN-GA", "A"), "t"] == pytest.approx(t) and table.loc[
+        ("CNN-GA", "A"), "p_value"
+    ] == pytest.approx(p)
     assert table.loc[("CNN-GA", "A"), "significant"] and not table.loc[("CNN-GA", "B"), "significant"]
     assert np.isnan(table.loc[("CNN", "A"), "p_value"]) and not table.loc[("CNN", "A"), "significant"]
-    assert table.loc[("CNN", "B"), "mean"] == pytest.approx(0.55) and table.loc[("CNN", "B"), "std"] == pytest.approx(0.05)
+    assert table.loc[("CNN", "B"), "mean"] == pytest.approx(0.55) and table.loc[("CNN", "B"), "std"] == pytest.approx(
+        0.05
+    )
     assert table.loc[("CNN-GA", "A"), "parameter_change"] == pytest.approx(0.037)
     frame = table.reset_index()
     markdown = self_attention_markdown(frame, {"A": "roc_auc", "B": "roc_auc"}, "T")

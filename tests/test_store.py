@@ -76,7 +76,9 @@ def test_aptos2019_adapter_on_real_metadata(tmp_path, real_fixtures):
     table.to_csv(raw_dir / "train.csv", index=False)
     rng = np.random.default_rng(0)
     for code in table["id_code"]:
-        Image.fromarray(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)).save(raw_dir / "train_images" / f"{code}.png")
+        Image.fromarray(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)).save(
+            raw_dir / "train_images" / f"{code}.png"
+        )
     raw, manifest = read_aptos2019(raw_dir)
     meta = build_store(raw, tmp_path / "store", image_size=16, ratios={"train": 0.7, "val": 0.15, "test": 0.15},
                        seed=0, metric="quadratic_kappa", manifest=manifest)

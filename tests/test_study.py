@@ -44,7 +44,10 @@ def test_paper_study_runs_and_sets():
 
 def test_synthetic_study_weights_come_from_source_pretraining_of_base_models():
     study = study_of(load_preset("synthetic"))
-    assert study.weights_source("SynPatch", "ResNet-toy-GA", "imagenet") == "results/synthetic/weights/ResNet-toy/imagenet.pt"
+    assert (
+        study.weights_source("SynPatch", "ResNet-toy-GA", "imagenet")
+        == "results/synthetic/weights/ResNet-toy/imagenet.pt"
+    )
     # the study's models (imagenet and dino inits) and the capacity / patch-size ablation models; no variants
     assert study.source_pretrained_models() == ["ResNet-toy", "ViT-toy", "ResNet-toy-L", "ViT-toy-L", "ViT-toy-p4"]
     assert study.dataset_config(SOURCE)["split"] == {"train": 0.8, "val": 0.1, "test": 0.1}
@@ -75,7 +78,9 @@ def test_final_outputs_follow_the_config_and_match_the_dry_run(tmp_path):
     result = run_snakemake(tmp_path, lean, "-n")
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout + result.stderr)
-    assert not {"capacity", "patch_size", "freezing", "self_attention", "figure4", "figure5", "linear_probe"} & set(counts)
+    assert not {"capacity", "patch_size", "freezing", "self_attention", "figure4", "figure5", "linear_probe"} & set(
+        counts
+    )
     assert counts["tables"] == counts["figure_cka"] == 1
 
 

@@ -38,9 +38,11 @@ SCRIPT = textwrap.dedent("""
     sys.exit(cfg.get("exit", 0))
 """)
 # What Snakemake's preamble does: a `snakemake` object in the script's globals, `__file__` the script.
-CLIENT = ("import json, runpy, sys, types; "
-          "runpy.run_path(sys.argv[1], init_globals={'snakemake': types.SimpleNamespace(config=json.loads(sys.argv[2]))}, "
-          "run_name='__main__')")
+CLIENT = (
+    "import json, runpy, sys, types; "
+    "runpy.run_path(sys.argv[1], init_globals={'snakemake': types.SimpleNamespace(config=json.loads(sys.argv[2]))}, "
+    "run_name='__main__')"
+)
 
 
 @pytest.fixture(scope="module")

@@ -270,8 +270,12 @@ class Study:
     @cached_property
     def artefacts(self) -> list[Artefact]:
         """Every table and figure this study writes, in the papers' order."""
-        items = [_table(name, "tables", category, self.table_title(name)) for name, category in self.result_tables.items()]
-        items += [_table("welch", "welch", "CNN vs ViT statistics", "CNN vs ViT: Welch's t-test over seeds", ("csv", "md"))]
+        items = [
+            _table(name, "tables", category, self.table_title(name)) for name, category in self.result_tables.items()
+        ]
+        items += [
+            _table("welch", "welch", "CNN vs ViT statistics", "CNN vs ViT: Welch's t-test over seeds", ("csv", "md"))
+        ]
         if self.config["published_comparison"]:
             items.append(_table("published_comparison", "published_comparison", "Comparison with the paper",
                                 "Ours beside the paper's Tables 1, 3, 4 and 5", ("csv", "md")))

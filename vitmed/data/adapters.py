@@ -307,7 +307,9 @@ def read_camelyon17(raw_dir: str | Path, centers: list[int] | None = None) -> tu
         table = table[table["center"].isin(centers)]
     bad = ~table["tumor"].isin([0, 1])
     if bad.any():
-        raise ValueError(f"{manifest} row {table.index[bad][0]}: tumor must be 0 or 1, got {table['tumor'][bad].iloc[0]!r}")
+        raise ValueError(
+            f"{manifest} row {table.index[bad][0]}: tumor must be 0 or 1, got {table['tumor'][bad].iloc[0]!r}"
+        )
     folders = "patient_" + table["patient"] + "_node_" + table["node"].astype(str)
     names = "patch_" + folders + "_x_" + table["x_coord"].astype(str) + "_y_" + table["y_coord"].astype(str) + ".png"
     frame = pd.DataFrame({

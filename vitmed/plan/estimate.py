@@ -48,9 +48,23 @@ def job_counts(dry_run_output: str) -> dict[str, int]:
 
 
 def dry_run(configfile: Path) -> dict[str, int]:
-    done = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--forceall", "--snakefile", str(ROOT / "Snakefile"),
-                           "--directory", str(ROOT), "--configfile", str(configfile)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--forceall",
+            "--snakefile",
+            str(ROOT / "Snakefile"),
+            "--directory",
+            str(ROOT),
+            "--configfile",
+            str(configfile),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"snakemake -n failed:\n{done.stderr[-2000:]}")
     return job_counts(done.stdout + done.stderr)

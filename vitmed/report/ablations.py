@@ -157,7 +157,9 @@ def self_attention_latex(table: pd.DataFrame, metrics: dict[str, str], caption: 
 # --- each ablation rule's table, rendered: (tidy table, Markdown, LaTeX) ---------------------
 def _complete(table: pd.DataFrame, name: str) -> pd.DataFrame:
     if table["median"].isna().any():
-        raise ValueError(f"{name} has empty cells: {table[table['median'].isna()][['model', 'dataset']].values.tolist()}")
+        raise ValueError(
+            f"{name} has empty cells: {table[table['median'].isna()][['model', 'dataset']].values.tolist()}"
+        )
     return table
 
 

@@ -85,8 +85,12 @@ def comparison_markdown(table: pd.DataFrame, study: str) -> str:
 
 
 def welch_markdown(tests: pd.DataFrame, study: str) -> str:
-    lines = [f"**CNN vs ViT, Welch's t-test over seeds ({study})**", "",
-             "| dataset | init | protocol | CNN | ViT | CNN mean | ViT mean | t | p |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"**CNN vs ViT, Welch's t-test over seeds ({study})**",
+        "",
+        "| dataset | init | protocol | CNN | ViT | CNN mean | ViT mean | t | p |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for row in tests.itertuples():
         lines.append(f"| {row.dataset} | {row.init} | {row.protocol} | {row.cnn} | {row.vit} | {row.cnn_mean:.3f} | "
                      f"{row.vit_mean:.3f} | {row.t:.2f} | {row.p_value:.3g} |")

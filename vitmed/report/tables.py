@@ -81,7 +81,12 @@ def to_latex(table: pd.DataFrame, metrics: dict[str, str], caption: str, notes: 
         cells = [c.replace("±", r"$\pm$") for c in cells]
         lines.append(" & ".join([label, _tex_escape(model), *cells]) + r" \\")
         previous = init
-    lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{_tex_escape(' '.join([caption, *notes]))}}}", r"\end{table}"]
+    lines += [
+        r"\bottomrule",
+        r"\end{tabular}",
+        rf"\caption{{{_tex_escape(' '.join([caption, *notes]))}}}",
+        r"\end{table}",
+    ]
     return "\n".join(lines) + "\n"
 
 

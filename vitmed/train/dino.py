@@ -90,7 +90,9 @@ class MultiCropViews:
 
     def __init__(self, cfg: dict):
         crops = cfg["augment"]
-        self.global_view = make_augment(cfg["global_crops"]["size"], dict(crops, crop_scale=cfg["global_crops"]["scale"]))
+        self.global_view = make_augment(
+            cfg["global_crops"]["size"], dict(crops, crop_scale=cfg["global_crops"]["scale"])
+        )
         self.local_view = make_augment(cfg["local_crops"]["size"], dict(crops, crop_scale=cfg["local_crops"]["scale"]))
         self.n_local = cfg["local_crops"]["number"]
 

@@ -109,6 +109,8 @@ class EpochLoop:
     def finish(self, log_csv: str | Path | None = None) -> list[dict]:
         """After the stage wrote its outputs: ``log.csv`` (or ``log_csv``), and the checkpoint
         removed, so a forced rerun starts afresh. Returns the rows."""
+        if not self.rows:
+            raise ValueError(f"{self.run_dir}: no epoch ran (max_epochs {self.max_epochs})")
         write_rows_csv(log_csv or self.run_dir / "log.csv", self.rows)
         self.checkpoint.unlink(missing_ok=True)
         return self.rows

@@ -7,22 +7,26 @@ rule analyze:
     input:
         unpack(analysis_inputs),
     output:
+        **(
+            {"attention": f"{RESULTS}/analysis/attention_distance/{{dataset}}.parquet"}
+            if STUDY.attention_models
+            else {}
+        ),
+        **({"saliency": f"{RESULTS}/analysis/saliency/{{dataset}}.npz"} if STUDY.saliency_on else {}),
         cka_layers=f"{RESULTS}/analysis/cka/{{dataset}}/layers.parquet",
         cka_models=f"{RESULTS}/analysis/cka/{{dataset}}/models.parquet",
-        **({"attention": f"{RESULTS}/analysis/attention_distance/{{dataset}}.parquet"} if STUDY.attention_models else {}),
-        **({"saliency": f"{RESULTS}/analysis/saliency/{{dataset}}.npz"} if STUDY.saliency_on else {}),
-    params:
-        runs=analysis_runs,
-        models=config["models"],
-        analysis=config["analysis"],
-        saliency=STUDY.saliency,
-        input_size=config["input_size"],
-    threads: 1
     log:
         f"{LOGS}/analyze/{{dataset}}.log",
     benchmark:
         f"{BENCH}/analyze/{{dataset}}.tsv"
     conda:
         "../../envs/vitmed.yaml"
+    threads: 1
+    params:
+        runs=analysis_runs,
+        models=config["models"],
+        analysis=config["analysis"],
+        saliency=STUDY.saliency,
+        input_size=config["input_size"],
     script:
         "../../scripts/analyze.py"

@@ -52,30 +52,46 @@ def finetuned_checkpoint(dataset, model, init):
 
 def finetune_metrics():
     """The metrics files of every fine-tuning run of the study, ablations included."""
-    return [f"{RESULTS}/finetune/{dataset}/{model}/{init}/seed{seed}/metrics.json"
-            for dataset, model, init, seed in STUDY.finetune_runs()]
+    return [
+        f"{RESULTS}/finetune/{dataset}/{model}/{init}/seed{seed}/metrics.json"
+        for dataset, model, init, seed in STUDY.finetune_runs()
+    ]
 
 
 def ood_runs(wildcards):
     """Every fine-tuning run of a dataset: its model's config, best weights and metrics file."""
-    return [{"model_config": STUDY.model_configs[model],
-             "checkpoint": f"{RESULTS}/finetune/{wildcards.dataset}/{model}/{init}/seed{seed}/best.pt",
-             "metrics": f"{RESULTS}/finetune/{wildcards.dataset}/{model}/{init}/seed{seed}/metrics.json"}
-            for model, init in STUDY.finetuned_pairs(wildcards.dataset) for seed in STUDY.seeds]
+    return [
+        {
+            "model_config": STUDY.model_configs[model],
+            "checkpoint": f"{RESULTS}/finetune/{wildcards.dataset}/{model}/{init}/seed{seed}/best.pt",
+            "metrics": f"{RESULTS}/finetune/{wildcards.dataset}/{model}/{init}/seed{seed}/metrics.json",
+        }
+        for model, init in STUDY.finetuned_pairs(wildcards.dataset)
+        for seed in STUDY.seeds
+    ]
 
 
 def analysis_runs(wildcards):
     """The (model, init) pairs the analyses of a dataset compare: the initialized weights and
     the fine-tuned first-seed checkpoint of every model and init of the study."""
-    return [{"model": model, "init": init, "seed": STUDY.seeds[0],
-             "weights": STUDY.weights_source(wildcards.dataset, model, init),
-             "tuned": finetuned_checkpoint(wildcards.dataset, model, init)}
-            for model in STUDY.models for init in STUDY.inits]
+    return [
+        {
+            "model": model,
+            "init": init,
+            "seed": STUDY.seeds[0],
+            "weights": STUDY.weights_source(wildcards.dataset, model, init),
+            "tuned": finetuned_checkpoint(wildcards.dataset, model, init),
+        }
+        for model in STUDY.models
+        for init in STUDY.inits
+    ]
 
 
 def analysis_inputs(wildcards):
     """The data, and every compared run's initial weights file and fine-tuned checkpoint."""
     runs = analysis_runs(wildcards)
-    return {"meta": f"{RESULTS}/data/{wildcards.dataset}/meta.json",
-            "weights": [w for run in runs for w in STUDY.init_weights(wildcards.dataset, run["model"], run["init"])],
-            "tuned": [run["tuned"] for run in runs]}
+    return {
+        "meta": f"{RESULTS}/data/{wildcards.dataset}/meta.json",
+        "weights": [w for run in runs for w in STUDY.init_weights(wildcards.dataset, run["model"], run["init"])],
+        "tuned": [run["tuned"] for run in runs],
+    }

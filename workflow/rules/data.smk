@@ -7,14 +7,14 @@ rule generate_synthetic:
         labels=f"{RESULTS}/raw/{{dataset}}/labels.csv",
         classes=f"{RESULTS}/raw/{{dataset}}/classes.json",
         images=directory(f"{RESULTS}/raw/{{dataset}}/images"),
-    params:
-        cfg=lambda wc: STUDY.dataset_config(wc.dataset),
-        # each dataset draws from its own stream; the seed depends on the name only
-        seed=lambda wc: int.from_bytes(wc.dataset.encode(), "little") % (2**31),
     log:
         f"{LOGS}/generate_synthetic/{{dataset}}.log",
     conda:
         "../../envs/vitmed.yaml"
+    params:
+        cfg=lambda wc: STUDY.dataset_config(wc.dataset),
+        # each dataset draws from its own stream; the seed depends on the name only
+        seed=lambda wc: int.from_bytes(wc.dataset.encode(), "little") % (2**31),
     script:
         "../../scripts/generate_synthetic.py"
 
@@ -24,14 +24,14 @@ rule fetch_raw:
     take its configured raw_dir, and record where its raw folder is. Local: needs internet."""
     output:
         f"{RESULTS}/raw/{{dataset}}/source.json",
+    log:
+        f"{LOGS}/fetch_raw/{{dataset}}.log",
+    localrule: True
+    conda:
+        "../../envs/vitmed.yaml"
     params:
         cfg=lambda wc: STUDY.dataset_config(wc.dataset),
         downloads=config["downloads_dir"],
-    localrule: True
-    log:
-        f"{LOGS}/fetch_raw/{{dataset}}.log",
-    conda:
-        "../../envs/vitmed.yaml"
     script:
         "../../scripts/fetch_raw.py"
 
@@ -45,15 +45,15 @@ rule prepare:
         index=f"{RESULTS}/data/{{dataset}}/index.parquet",
         meta=f"{RESULTS}/data/{{dataset}}/meta.json",
         splits=f"{RESULTS}/data/{{dataset}}/splits.csv",
-    params:
-        cfg=lambda wc: STUDY.dataset_config(wc.dataset),
-        image_size=config["image_size"],
-        split_seed=config["split_seed"],
     log:
         f"{LOGS}/prepare/{{dataset}}.log",
     benchmark:
         f"{BENCH}/prepare/{{dataset}}.tsv"
     conda:
         "../../envs/vitmed.yaml"
+    params:
+        cfg=lambda wc: STUDY.dataset_config(wc.dataset),
+        image_size=config["image_size"],
+        split_seed=config["split_seed"],
     script:
         "../../scripts/prepare.py"

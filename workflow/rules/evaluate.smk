@@ -4,12 +4,15 @@
 
 FROZEN_INPUT = {
     "meta": f"{RESULTS}/data/{{dataset}}/meta.json",
-    "weights": lambda wc: [w for model in STUDY.models for init in STUDY.inits for w in STUDY.init_weights(wc.dataset, model, init)],
+    "weights": lambda wc: [
+        w for model in STUDY.models for init in STUDY.inits for w in STUDY.init_weights(wc.dataset, model, init)
+    ],
 }
 FROZEN_PARAMS = {
     "models": config["models"],
-    "weights": lambda wc: {model: {init: STUDY.weights_source(wc.dataset, model, init) for init in STUDY.inits}
-                           for model in STUDY.models},
+    "weights": lambda wc: {
+        model: {init: STUDY.weights_source(wc.dataset, model, init) for init in STUDY.inits} for model in STUDY.models
+    },
     "seeds": STUDY.seeds,
     "input_size": config["input_size"],
 }
@@ -20,17 +23,17 @@ rule knn:
         **FROZEN_INPUT,
     output:
         f"{RESULTS}/knn/{{dataset}}/metrics.json",
-    params:
-        **FROZEN_PARAMS,
-        protocol="knn",
-        settings=config["knn"],
-    threads: 1
     log:
         f"{LOGS}/knn/{{dataset}}.log",
     benchmark:
         f"{BENCH}/knn/{{dataset}}.tsv"
     conda:
         "../../envs/vitmed.yaml"
+    threads: 1
+    params:
+        **FROZEN_PARAMS,
+        protocol="knn",
+        settings=config["knn"],
     script:
         "../../scripts/evaluate_initialized.py"
 
@@ -41,17 +44,17 @@ rule linear_probe:
         **FROZEN_INPUT,
     output:
         f"{RESULTS}/linear/{{dataset}}/metrics.json",
-    params:
-        **FROZEN_PARAMS,
-        protocol="linear",
-        settings=config["linear_probe"],
-    threads: 1
     log:
         f"{LOGS}/linear/{{dataset}}.log",
     benchmark:
         f"{BENCH}/linear/{{dataset}}.tsv"
     conda:
         "../../envs/vitmed.yaml"
+    threads: 1
+    params:
+        **FROZEN_PARAMS,
+        protocol="linear",
+        settings=config["linear_probe"],
     script:
         "../../scripts/evaluate_initialized.py"
 
@@ -64,16 +67,16 @@ rule ood:
         runs=lambda wc: [path for run in ood_runs(wc) for path in (run["checkpoint"], run["metrics"])],
     output:
         f"{RESULTS}/ood/{{dataset}}/metrics.json",
-    params:
-        runs=ood_runs,
-        input_size=config["input_size"],
-        batch_size=config["finetune"]["eval_batch_size"],
-    threads: 1
     log:
         f"{LOGS}/ood/{{dataset}}.log",
     benchmark:
         f"{BENCH}/ood/{{dataset}}.tsv"
     conda:
         "../../envs/vitmed.yaml"
+    threads: 1
+    params:
+        runs=ood_runs,
+        input_size=config["input_size"],
+        batch_size=config["finetune"]["eval_batch_size"],
     script:
         "../../scripts/ood.py"

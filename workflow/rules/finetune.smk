@@ -9,18 +9,18 @@ rule finetune:
         metrics=f"{RESULTS}/finetune/{{dataset}}/{{model}}/{{init}}/seed{{seed}}/metrics.json",
         log_csv=f"{RESULTS}/finetune/{{dataset}}/{{model}}/{{init}}/seed{{seed}}/log.csv",
         weights=f"{RESULTS}/finetune/{{dataset}}/{{model}}/{{init}}/seed{{seed}}/best.pt",
-    params:
-        model=lambda wc: STUDY.model_configs[wc.model],
-        weights=lambda wc: STUDY.weights_source(wc.dataset, wc.model, wc.init),
-        hp=STUDY.finetune_settings,
-        override=lambda wc: STUDY.finetune_override(wc.dataset, wc.model),
-        input_size=config["input_size"],
-    threads: 1
     log:
         f"{LOGS}/finetune/{{dataset}}/{{model}}/{{init}}/seed{{seed}}.log",
     benchmark:
         f"{BENCH}/finetune/{{dataset}}/{{model}}/{{init}}/seed{{seed}}.tsv"
     conda:
         "../../envs/vitmed.yaml"
+    threads: 1
+    params:
+        model=lambda wc: STUDY.model_configs[wc.model],
+        weights=lambda wc: STUDY.weights_source(wc.dataset, wc.model, wc.init),
+        hp=STUDY.finetune_settings,
+        override=lambda wc: STUDY.finetune_override(wc.dataset, wc.model),
+        input_size=config["input_size"],
     script:
         "../../scripts/finetune.py"

@@ -6,14 +6,14 @@
 rule throughput:
     output:
         f"{RESULTS}/plan/throughput.csv",
-    params:
-        models={model: STUDY.model_configs[model] for model in STUDY.models + STUDY.ablation_models},
-        input_size=config["input_size"],
-        measure=config["plan"]["measure"],
-    threads: 1
     log:
         f"{LOGS}/throughput.log",
     conda:
         "../../envs/vitmed.yaml"
+    threads: 1
+    params:
+        models={model: STUDY.model_configs[model] for model in STUDY.models + STUDY.ablation_models},
+        input_size=config["input_size"],
+        measure=config["plan"]["measure"],
     script:
         "../../scripts/throughput.py"

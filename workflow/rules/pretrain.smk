@@ -10,18 +10,18 @@ rule pretrain_source:
         weights=f"{RESULTS}/weights/{{model}}/imagenet.pt",
         metrics=f"{RESULTS}/weights/{{model}}/source_metrics.json",
         log_csv=f"{RESULTS}/weights/{{model}}/source_log.csv",
-    params:
-        model=lambda wc: STUDY.model_configs[wc.model],
-        source=config["imagenet"]["synthetic_source"],
-        finetune=STUDY.finetune_settings,
-        input_size=config["input_size"],
-    threads: 1
     log:
         f"{LOGS}/pretrain_source/{{model}}.log",
     benchmark:
         f"{BENCH}/pretrain_source/{{model}}.tsv"
     conda:
         "../../envs/vitmed.yaml"
+    threads: 1
+    params:
+        model=lambda wc: STUDY.model_configs[wc.model],
+        source=config["imagenet"]["synthetic_source"],
+        finetune=STUDY.finetune_settings,
+        input_size=config["input_size"],
     script:
         "../../scripts/pretrain_source.py"
 
@@ -35,16 +35,16 @@ rule pretrain_dino:
     output:
         weights=f"{RESULTS}/dino/{{dataset}}/{{model}}/teacher.pt",
         log_csv=f"{RESULTS}/dino/{{dataset}}/{{model}}/log.csv",
-    params:
-        model=lambda wc: STUDY.model_configs[wc.model],
-        weights=lambda wc: STUDY.weights_source(wc.dataset, wc.model, "imagenet"),
-        dino=config["dino"],
-    threads: 1
     log:
         f"{LOGS}/pretrain_dino/{{dataset}}/{{model}}.log",
     benchmark:
         f"{BENCH}/pretrain_dino/{{dataset}}/{{model}}.tsv"
     conda:
         "../../envs/vitmed.yaml"
+    threads: 1
+    params:
+        model=lambda wc: STUDY.model_configs[wc.model],
+        weights=lambda wc: STUDY.weights_source(wc.dataset, wc.model, "imagenet"),
+        dino=config["dino"],
     script:
         "../../scripts/pretrain_dino.py"

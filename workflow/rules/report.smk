@@ -10,9 +10,9 @@ rule aggregate:
         ood=expand(f"{RESULTS}/ood/{{dataset}}/metrics.json", dataset=list(STUDY.ood_tests)),
     output:
         f"{RESULTS}/runs.parquet",
-    localrule: True
     log:
         f"{LOGS}/aggregate.log",
+    localrule: True
     conda:
         "../../envs/vitmed.yaml"
     script:
@@ -26,18 +26,23 @@ rule tables:
         f"{RESULTS}/runs.parquet",
     output:
         **artefact_outputs("tables"),
-    params:
-        tables={name: {"protocol": TABLE_PROTOCOLS[name], "title": STUDY.table_title(name),
-                       # the OOD table has a column for each dataset with a test set only
-                       "metrics": STUDY.metrics([d for d in STUDY.datasets if name != "ood" or d in STUDY.ood_tests])}
-                for name in STUDY.result_tables},
-        models=STUDY.models,
-        inits=STUDY.inits,
-    localrule: True
     log:
         f"{LOGS}/tables.log",
+    localrule: True
     conda:
         "../../envs/vitmed.yaml"
+    params:
+        tables={
+            name: {
+                "protocol": TABLE_PROTOCOLS[name],
+                "title": STUDY.table_title(name),
+                # the OOD table has a column for each dataset with a test set only
+                "metrics": STUDY.metrics([d for d in STUDY.datasets if name != "ood" or d in STUDY.ood_tests]),
+            }
+            for name in STUDY.result_tables
+        },
+        models=STUDY.models,
+        inits=STUDY.inits,
     script:
         "../../scripts/tables.py"
 
@@ -48,15 +53,15 @@ rule figure1:
         f"{RESULTS}/runs.parquet",
     output:
         **artefact_outputs("figure1"),
+    log:
+        f"{LOGS}/figure1.log",
+    localrule: True
+    conda:
+        "../../envs/vitmed.yaml"
     params:
         datasets=STUDY.datasets,
         models=STUDY.models,
         inits=STUDY.inits,
-    localrule: True
-    log:
-        f"{LOGS}/figure1.log",
-    conda:
-        "../../envs/vitmed.yaml"
     script:
         "../../scripts/figure1.py"
 
@@ -66,11 +71,11 @@ rule figure5:
     input:
         expand(f"{RESULTS}/analysis/attention_distance/{{dataset}}.parquet", dataset=STUDY.datasets),
     output:
-        table=f"{RESULTS}/analysis/attention_distance.parquet",
         **artefact_outputs("figure5"),
-    localrule: True
+        table=f"{RESULTS}/analysis/attention_distance.parquet",
     log:
         f"{LOGS}/figure5.log",
+    localrule: True
     conda:
         "../../envs/vitmed.yaml"
     script:
@@ -84,12 +89,12 @@ rule figure_cka:
         layers=expand(f"{RESULTS}/analysis/cka/{{dataset}}/layers.parquet", dataset=STUDY.datasets),
         models=expand(f"{RESULTS}/analysis/cka/{{dataset}}/models.parquet", dataset=STUDY.datasets),
     output:
+        **artefact_outputs("figure_cka"),
         layers=f"{RESULTS}/analysis/cka_layers.parquet",
         models=f"{RESULTS}/analysis/cka_models.parquet",
-        **artefact_outputs("figure_cka"),
-    localrule: True
     log:
         f"{LOGS}/figure_cka.log",
+    localrule: True
     conda:
         "../../envs/vitmed.yaml"
     script:
@@ -102,14 +107,14 @@ rule figure4:
         expand(f"{RESULTS}/analysis/saliency/{{dataset}}.npz", dataset=STUDY.datasets),
     output:
         **artefact_outputs("figure4"),
+    log:
+        f"{LOGS}/figure4.log",
+    localrule: True
+    conda:
+        "../../envs/vitmed.yaml"
     params:
         datasets=STUDY.datasets,
         mass=STUDY.saliency["mass"],
-    localrule: True
-    log:
-        f"{LOGS}/figure4.log",
-    conda:
-        "../../envs/vitmed.yaml"
     script:
         "../../scripts/figure4.py"
 
@@ -120,14 +125,14 @@ rule welch:
         f"{RESULTS}/runs.parquet",
     output:
         **artefact_outputs("welch"),
+    log:
+        f"{LOGS}/welch.log",
+    localrule: True
+    conda:
+        "../../envs/vitmed.yaml"
     params:
         families={name: model["family"] for name, model in config["models"].items()},
         study=config["study"],
-    localrule: True
-    log:
-        f"{LOGS}/welch.log",
-    conda:
-        "../../envs/vitmed.yaml"
     script:
         "../../scripts/welch.py"
 
@@ -138,14 +143,14 @@ rule published_comparison:
         f"{RESULTS}/runs.parquet",
     output:
         **artefact_outputs("published_comparison"),
+    log:
+        f"{LOGS}/published_comparison.log",
+    localrule: True
+    conda:
+        "../../envs/vitmed.yaml"
     params:
         patch_sizes=STUDY.patch_sizes,
         study=config["study"],
-    localrule: True
-    log:
-        f"{LOGS}/published_comparison.log",
-    conda:
-        "../../envs/vitmed.yaml"
     script:
         "../../scripts/published_comparison.py"
 
@@ -156,17 +161,17 @@ rule capacity:
         f"{RESULTS}/runs.parquet",
     output:
         **artefact_outputs("capacity"),
+    log:
+        f"{LOGS}/capacity.log",
+    localrule: True
+    conda:
+        "../../envs/vitmed.yaml"
     params:
         capacity=STUDY.capacity,
         init=STUDY.ablation_init,
         datasets=STUDY.metrics(STUDY.ablation_datasets),
         models=STUDY.model_configs,
         study=config["study"],
-    localrule: True
-    log:
-        f"{LOGS}/capacity.log",
-    conda:
-        "../../envs/vitmed.yaml"
     script:
         "../../scripts/capacity.py"
 
@@ -177,17 +182,17 @@ rule patch_size:
         f"{RESULTS}/runs.parquet",
     output:
         **artefact_outputs("patch_size"),
+    log:
+        f"{LOGS}/patch_size.log",
+    localrule: True
+    conda:
+        "../../envs/vitmed.yaml"
     params:
         patch_sizes=STUDY.patch_sizes,
         init=STUDY.ablation_init,
         datasets=STUDY.metrics(STUDY.ablation_datasets),
         models=STUDY.model_configs,
         study=config["study"],
-    localrule: True
-    log:
-        f"{LOGS}/patch_size.log",
-    conda:
-        "../../envs/vitmed.yaml"
     script:
         "../../scripts/patch_size.py"
 
@@ -199,17 +204,19 @@ rule freezing:
         f"{RESULTS}/runs.parquet",
     output:
         **artefact_outputs("freezing"),
+    log:
+        f"{LOGS}/freezing.log",
+    localrule: True
+    conda:
+        "../../envs/vitmed.yaml"
     params:
-        frozen={base: {name: STUDY.model_configs[name]["freeze_blocks"] for name in [base, *variants]}
-                for base, variants in STUDY.freezing.items()},
+        frozen={
+            base: {name: STUDY.model_configs[name]["freeze_blocks"] for name in [base, *variants]}
+            for base, variants in STUDY.freezing.items()
+        },
         init=STUDY.ablation_init,
         datasets=STUDY.metrics(STUDY.ablation_datasets),
         study=config["study"],
-    localrule: True
-    log:
-        f"{LOGS}/freezing.log",
-    conda:
-        "../../envs/vitmed.yaml"
     script:
         "../../scripts/freezing.py"
 
@@ -221,16 +228,16 @@ rule self_attention:
         f"{RESULTS}/runs.parquet",
     output:
         **artefact_outputs("self_attention"),
+    log:
+        f"{LOGS}/self_attention.log",
+    localrule: True
+    conda:
+        "../../envs/vitmed.yaml"
     params:
         variants=STUDY.self_attention,
         init=STUDY.ablation_init,
         ood=STUDY.ood_tests,
         datasets=STUDY.metrics(STUDY.ablation_datasets),
         study=config["study"],
-    localrule: True
-    log:
-        f"{LOGS}/self_attention.log",
-    conda:
-        "../../envs/vitmed.yaml"
     script:
         "../../scripts/self_attention.py"
