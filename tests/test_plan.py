@@ -1,4 +1,4 @@
-"""python -m vitmed.plan.estimate: jobs per stage from Snakemake's dry run, GPU-hours from throughput."""
+"""python -m vitmed.plan: jobs per stage from Snakemake's dry run, GPU-hours from throughput."""
 import copy
 
 import pandas as pd
@@ -36,7 +36,7 @@ def test_gpu_hours_are_images_over_throughput():
     assert "pretrain_dino" not in hours.index
     config["linear_probe"] = {"enabled": False}
     assert "linear_probe" not in plan.gpu_hours(config, speed)["stage"].values
-    del config["linear_probe"]
+    config["linear_probe"] = {"enabled": True}  # the plan reads validated configs (vitmed.study)
 
     config["inits"].append("dino")
     dino = plan.gpu_hours(config, speed).set_index("stage")["gpu_hours"]["pretrain_dino"]

@@ -107,3 +107,14 @@ def test_missing_weights_file_is_named(source, expected):
     config["imagenet"] = {"source": source}
     with pytest.raises(ValueError, match=expected):
         study_of(config).weights_source("SynPatch", "ResNet-toy-GA", "imagenet")
+
+
+def test_a_study_without_imagenet_init_runs_without_saliency_unless_figure4_names_its_models():
+    config = load_preset("synthetic")
+    config["inits"] = ["random"]
+    del config["analysis"]["saliency"]  # the schema's defaults: init imagenet, no models
+    study = study_of(config)
+    assert not study.saliency_on and not any("figure4" in path for path in study.final_outputs())
+    config["analysis"]["saliency"] = {"cnn": "ResNet-toy", "vit": "ViT-toy"}
+    with pytest.raises(ValueError, match=r"analysis.saliency.init: 'imagenet' is not one of the study's \['random'\]"):
+        study_of(config)

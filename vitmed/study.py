@@ -356,8 +356,9 @@ class Study:
         for name in self.test_datasets:
             if name in datasets or name == SOURCE:
                 raise ValueError(f"test_datasets: {name!r} is also a dataset name; a test set needs its own")
+        # the init is the schema's default unless set: it matters only once Figure 4 names its models
         for key, allowed in (("cnn", self.models), ("vit", self.models), ("init", self.inits)):
-            if key in self.saliency and self.saliency[key] not in allowed:
+            if key in self.saliency and self.saliency[key] not in allowed and (key != "init" or self.saliency_on):
                 raise ValueError(f"analysis.saliency.{key}: {self.saliency[key]!r} is not one of the study's {allowed}")
         vits = [m for m in self.models if self.config["models"][m]["family"] == "vit"]
         for name in self.attention_models:
