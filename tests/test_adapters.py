@@ -1,5 +1,6 @@
 """ISIC 2019 and CBIS-DDSM adapters on the real metadata CSVs, with stand-in images written
 under the real file names; skipping unreadable images."""
+import re
 import shutil
 from pathlib import Path
 
@@ -59,7 +60,9 @@ def test_isic2019_row_without_a_class_is_an_error_naming_it(real_fixtures, tmp_p
     broken = truth.copy()
     broken.loc[broken.index[3], ISIC_CLASSES] = 0.0  # an UNK-only row
     broken.to_csv(raw / "ISIC_2019_Training_GroundTruth.csv", index=False)
-    with pytest.raises(ValueError, match=rf"GroundTruth.csv row 5 \({truth['image'].iloc[3]}\): expected exactly one"):
+    with pytest.raises(
+        ValueError, match=rf"GroundTruth.csv data row 4 \({truth['image'].iloc[3]}\): expected exactly one"
+    ):
         read_isic2019(raw)
     truth.drop(columns=["SCC"]).to_csv(raw / "ISIC_2019_Training_GroundTruth.csv", index=False)
     with pytest.raises(ValueError, match=r"missing column\(s\) \['SCC'\]"):
@@ -126,7 +129,7 @@ def test_cbis_ddsm_unknown_abnormality_is_an_error_naming_file_and_row(real_fixt
     calc = pd.read_csv(raw / "calc_case_description_test_set.csv")
     calc.loc[2, "abnormality type"] = "architectural distortion"
     calc.to_csv(raw / "calc_case_description_test_set.csv", index=False)
-    with pytest.raises(ValueError, match=r"calc_case_description_test_set.csv row 4: abnormality_type "
+    with pytest.raises(ValueError, match=r"calc_case_description_test_set.csv data row 3 \(P_\d+\): abnormality_type "
                                          r"'architectural distortion' is not one of"):
         read_cbis_ddsm(raw)
 
@@ -139,11 +142,12 @@ def test_unreadable_images_are_skipped_listed_and_counted_when_asked(tmp_path):
     (tmp_path / "raw" / "images" / "img000003.png").write_bytes(b"not a png")
     (tmp_path / "raw" / "images" / "img000007.png").unlink()
     raw = read_plain_layout(tmp_path / "raw")
-    with pytest.raises(OSError, match=r"row 3: cannot read image .*img000003.png"):
+    with pytest.raises(OSError, match=r"labels.csv data row 4 \(img000003\): cannot read image .*img000003.png"):
         build_store(raw, tmp_path / "strict", image_size=16, ratios=RATIOS, seed=0, metric="roc_auc")
     meta = build_store(raw, tmp_path / "store", image_size=16, ratios=RATIOS, seed=0, metric="roc_auc",
                        skip_unreadable=True)
     assert meta["n_skipped"] == 2 and [s["row"] for s in meta["skipped"]] == [3, 7]
+    assert meta["skipped"][1]["where"] == f"{tmp_path / 'raw' / 'labels.csv'} data row 8 (img000007)"
     assert "not found" in meta["skipped"][1]["error"]
     index = pd.read_parquet(tmp_path / "store" / "index.parquet")
     assert len(index) == 48 and not index["sample_id"].isin(["img000003", "img000007"]).any()
@@ -210,14 +214,21 @@ def test_chexpert_uncertainty_policies_views_and_patient_groups(tmp_path):
     counts = pd.read_csv(tmp_path / "ignore" / "splits.csv", index_col="class")
     assert counts.sum(axis=1).to_dict() == dict(zip(CHEXPERT_OBSERVATIONS, (values == 1).sum(axis=0)))  # positives only
     ignore.frame.loc[4, "Edema"] = 2
-    with pytest.raises(ValueError, match=r"row 4: multi-label values must be 1, 0 or -1 \(ignored\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"train.csv data row 5 \(train_patient\d+_study\d_view\d_frontal\): multi-label values must be 1, 0 "
+        r"or -1 \(ignored\)",
+    ):
         build_store(ignore, tmp_path / "bad", image_size=16, ratios=RATIOS, seed=0, metric="macro_roc_auc")
     assert not (tmp_path / "bad" / "images.npy").exists()
 
     broken = pd.read_csv(root / "valid.csv")
     broken.loc[1, "Edema"] = 2.0
     broken.to_csv(root / "valid.csv", index=False)
-    with pytest.raises(ValueError, match=r"valid.csv row 3: observation values must be 1, 0, -1 or blank"):
+    with pytest.raises(
+        ValueError,
+        match=r"valid.csv data row 2 \(CheXpert-v1.0-small/valid/.*\): observation values must be 1, 0, -1 or blank",
+    ):
         read_chexpert(root)
 
 
@@ -300,7 +311,10 @@ def test_cbis_ddsm_from_the_kaggle_jpeg_mirror(real_fixtures, tmp_path):
 
     table, manifest = read_cbis_ddsm(raw)
     assert manifest == str(raw / "csv" / "mass_case_description_train_set.csv")
-    pd.testing.assert_frame_equal(table.frame.drop(columns="path"), tcia.frame.drop(columns="path"))
+    # the same images, labels and listing rows; the files differ (path and the case CSVs' folder)
+    pd.testing.assert_frame_equal(
+        table.frame.drop(columns=["path", "source"]), tcia.frame.drop(columns=["path", "source"])
+    )
     assert table.frame["path"].str.startswith(str(raw / "jpeg") + "/").all()
     assert not table.frame["path"].str.endswith("/2-001.jpg").any()
 
@@ -316,7 +330,9 @@ def test_cbis_ddsm_from_the_kaggle_jpeg_mirror(real_fixtures, tmp_path):
     np.testing.assert_allclose(images.reshape(len(images), -1).mean(axis=1), expected, atol=2)
 
     missing = RawTable(table.frame.iloc[:31], table.label_columns, table.classes, table.task, table.channels)
-    with pytest.raises(FileNotFoundError, match=r"row 30: .*jpeg/"):
+    listed = table.frame.iloc[30]
+    where = re.escape(f"{listed['source']} data row {listed['source_row']} ({listed['sample_id']})")
+    with pytest.raises(FileNotFoundError, match=where + r": image file not found: .*jpeg/"):
         build_store(
             missing, tmp_path / "missing", image_size=16, ratios=RATIOS, seed=0, metric="roc_auc", manifest=manifest
         )

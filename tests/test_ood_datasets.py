@@ -73,7 +73,9 @@ def test_pad_ufes20_labels_patients_and_nested_images(tmp_path):
     bad = pad_metadata()
     bad.loc[5, "diagnostic"] = "BOD"  # merged into SCC before the release
     bad.to_csv(tmp_path / "metadata.csv", index=False)
-    with pytest.raises(ValueError, match=r"metadata.csv row 7 \(PAT_9_200_5.png\): diagnostic 'BOD' is not one of"):
+    with pytest.raises(
+        ValueError, match=r"metadata.csv data row 6 \(PAT_9_200_5.png\): diagnostic 'BOD' is not one of"
+    ):
         read_pad_ufes20(tmp_path)
 
 

@@ -51,7 +51,9 @@ def test_missing_image_names_manifest_row_and_file_and_leaves_no_store(tmp_path)
     write_plain_layout(data, tmp_path / "raw")
     (tmp_path / "raw" / "images" / "img000005.png").unlink()
     raw = read_plain_layout(tmp_path / "raw")
-    with pytest.raises(FileNotFoundError, match=r"labels.csv row 5: image file not found: .*img000005.png"):
+    with pytest.raises(
+        FileNotFoundError, match=r"labels.csv data row 6 \(img000005\): image file not found: .*img000005.png"
+    ):
         build_store(raw, tmp_path / "store", image_size=16, ratios=RATIOS, seed=0, metric="roc_auc",
                     manifest=str(tmp_path / "raw" / "labels.csv"))
     assert not (tmp_path / "store").exists() or not any((tmp_path / "store").iterdir())
@@ -63,7 +65,7 @@ def test_unknown_label_is_an_error_naming_the_row(tmp_path):
     labels = pd.read_csv(tmp_path / "raw" / "labels.csv")
     labels.loc[3, "label"] = 7
     labels.to_csv(tmp_path / "raw" / "labels.csv", index=False)
-    with pytest.raises(ValueError, match="labels.csv row 3: label 7 is not one of 0..1"):
+    with pytest.raises(ValueError, match=r"labels.csv data row 4 \(img000003\): label 7 is not one of 0..1"):
         build_store(read_plain_layout(tmp_path / "raw"), tmp_path / "store", image_size=16, ratios=RATIOS,
                     seed=0, metric="roc_auc", manifest="labels.csv")
 

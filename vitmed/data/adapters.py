@@ -6,13 +6,19 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
+import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from vitmed.data.raw import IGNORED, RawTable, read_plain_layout
+from vitmed.data.raw import IGNORED, RawTable, at_row, read_plain_layout
+from vitmed.jobs.io import atomic_path
+
+log = logging.getLogger(__name__)
 
 APTOS_GRADES = ["No DR", "Mild", "Moderate", "Severe", "Proliferative DR"]
 
@@ -41,10 +47,23 @@ def read_aptos2019(raw_dir: str | Path) -> tuple[RawTable, str]:
 ISIC_CLASSES = ["MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC", "SCC"]  # UNK has no training image
 
 
+ISIC_IMAGE_FOLDERS = ["ISIC_2019_Training_Input", "ISIC_2019_Training_Input/ISIC_2019_Training_Input"]
+
+
+def _isic_image_folder(raw_dir: Path) -> Path:
+    """The folder of the JPEGs: the archive's ``ISIC_2019_Training_Input/``, or the same name
+    twice, as some public copies nest it."""
+    for name in ISIC_IMAGE_FOLDERS:
+        if next((raw_dir / name).glob("*.jpg"), None) is not None:
+            return raw_dir / name
+    raise FileNotFoundError(f"{raw_dir}: no ISIC 2019 images (*.jpg) in any of {ISIC_IMAGE_FOLDERS}")
+
+
 def read_isic2019(raw_dir: str | Path) -> tuple[RawTable, str]:
     """ISIC 2019: ``ISIC_2019_Training_GroundTruth.csv`` (one-hot, floats or ints, UNK always 0),
     ``ISIC_2019_Training_Metadata.csv`` (``lesion_id`` groups the split; empty = its own group),
-    images ``ISIC_2019_Training_Input/<image>.jpg`` (ids may end in ``_downsampled``)."""
+    images ``ISIC_2019_Training_Input/<image>.jpg`` (ids may end in ``_downsampled``; the folder
+    may be nested in one of the same name)."""
     raw_dir = Path(raw_dir)
     manifest = raw_dir / "ISIC_2019_Training_GroundTruth.csv"
     truth = pd.read_csv(manifest, dtype={"image": str})
@@ -54,8 +73,10 @@ def read_isic2019(raw_dir: str | Path) -> tuple[RawTable, str]:
     bad = ~np.isin(onehot, (0.0, 1.0)).all(axis=1) | (counts != 1)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{manifest} row {row + 2} ({truth['image'][row]}): expected exactly one of "
-                         f"{ISIC_CLASSES} to be 1, got {onehot[row].tolist()}")
+        only_unk = counts[row] == 0 and "UNK" in truth.columns and truth["UNK"][row] == 1
+        raise ValueError(f"{at_row(manifest, row, truth['image'][row])}: expected exactly one of {ISIC_CLASSES} "
+                         f"to be 1, got {onehot[row].tolist()}"
+                         + (" (only UNK is set: ISIC 2019 has no training image of it)" if only_unk else ""))
     metadata_path = raw_dir / "ISIC_2019_Training_Metadata.csv"
     metadata = pd.read_csv(metadata_path, dtype={"image": str, "lesion_id": str})
     require_columns(metadata, ["image", "lesion_id"], metadata_path)
@@ -63,10 +84,11 @@ def read_isic2019(raw_dir: str | Path) -> tuple[RawTable, str]:
     missing = lesions["lesion_id"].isna() & ~truth["image"].isin(metadata["image"])
     if missing.any():
         raise ValueError(f"{metadata_path}: no row for image {truth['image'][missing].iloc[0]!r} of {manifest}")
+    images = _isic_image_folder(raw_dir)
     frame = pd.DataFrame({
         "sample_id": truth["image"],
         "group_id": lesions["lesion_id"].fillna(truth["image"]),  # no lesion id: a group of its own
-        "path": [str(raw_dir / "ISIC_2019_Training_Input" / f"{i}.jpg") for i in truth["image"]],
+        "path": [str(images / f"{i}.jpg") for i in truth["image"]],
         "label": onehot.argmax(axis=1),
     })
     return RawTable(frame, ["label"], list(ISIC_CLASSES), "multiclass", 3), str(manifest)
@@ -90,9 +112,10 @@ def _cbis_case_table(path: Path) -> pd.DataFrame:
         bad = ~table[column].isin(allowed)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"{path} row {row + 2}: {column} {table[column][row]!r} is not one of {sorted(allowed)}")
+            raise ValueError(f"{at_row(path, row, table['patient_id'][row])}: {column} {table[column][row]!r} "
+                             f"is not one of {sorted(allowed)}")
     table["image_file_path"] = table["image_file_path"].str.strip()
-    return table.assign(csv=str(path))
+    return table.assign(source=str(path), source_row=np.arange(1, len(table) + 1))
 
 
 def _cbis_full_mammogram(raw_dir: Path, image_file_path: str) -> str:
@@ -103,8 +126,10 @@ def _cbis_full_mammogram(raw_dir: Path, image_file_path: str) -> str:
     exact = root / image_file_path
     if exact.exists():
         return str(exact)
-    found = sorted((root / image_file_path.split("/")[0]).rglob("*.dcm"))
-    return str(found[0]) if len(found) == 1 else str(exact)  # missing: the error names the CSV's path
+    subject = root / image_file_path.split("/")[0]
+    found = sorted(subject.rglob("*.dcm"))
+    # none (or several): the error names the subject folder that was searched
+    return str(found[0]) if len(found) == 1 else str(subject)
 
 
 def _cbis_image_paths(raw_dir: Path, image_file_paths: pd.Series) -> list[str]:
@@ -142,12 +167,15 @@ def read_cbis_ddsm(raw_dir: str | Path, label: str = "mass") -> tuple[RawTable, 
     cases["sample_id"] = (cases["patient_id"] + "_" + cases["left_or_right_breast"] + "_" + cases["image_view"])
     positive = (cases["abnormality_type"] == "mass") if label == "mass" else (cases["pathology"] == "MALIGNANT")
     images = cases.assign(positive=positive).groupby("sample_id", sort=False).agg(
-        group_id=("patient_id", "first"), image_file_path=("image_file_path", "first"), label=("positive", "max"))
+        group_id=("patient_id", "first"), image_file_path=("image_file_path", "first"), label=("positive", "max"),
+        source=("source", "first"), source_row=("source_row", "first"))  # the image's first listing
     frame = pd.DataFrame({
         "sample_id": images.index,
         "group_id": images["group_id"].to_numpy(),
         "path": _cbis_image_paths(raw_dir, images["image_file_path"]),
         "label": images["label"].astype(int).to_numpy(),
+        "source": images["source"].to_numpy(),
+        "source_row": images["source_row"].to_numpy(),
     })
     classes = ["no_mass", "mass"] if label == "mass" else ["benign", "malignant"]
     return RawTable(frame, ["label"], classes, "binary", 1), str(folder / CBIS_CSVS[0])
@@ -173,9 +201,9 @@ def read_chexpert(raw_dir: str | Path, uncertain: str = "zeros", frontal_only: b
         bad = ~(values.isin([1.0, 0.0, -1.0]) | values.isna()).all(axis=1)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"{manifest} row {row + 2}: observation values must be 1, 0, -1 or blank, "
-                             f"got {values.iloc[row].tolist()}")
-        tables.append(table)
+            raise ValueError(f"{at_row(manifest, row, table['Path'][row])}: observation values must be 1, 0, -1 "
+                             f"or blank, got {values.iloc[row].tolist()}")
+        tables.append(table.assign(source=str(manifest), source_row=np.arange(1, len(table) + 1)))
     table = pd.concat(tables, ignore_index=True)
     if frontal_only:
         table = table[table["Frontal/Lateral"] == "Frontal"].reset_index(drop=True)
@@ -188,6 +216,8 @@ def read_chexpert(raw_dir: str | Path, uncertain: str = "zeros", frontal_only: b
         "sample_id": relative.str.replace("/", "_").str.removesuffix(".jpg"),
         "group_id": relative.str.extract(r"(patient\d+)", expand=False),
         "path": [str(raw_dir / r) for r in relative],
+        "source": table["source"],
+        "source_row": table["source_row"],
     })
     frame[CHEXPERT_OBSERVATIONS] = labels.astype(int).to_numpy()
     return RawTable(frame, list(CHEXPERT_OBSERVATIONS), list(CHEXPERT_OBSERVATIONS), "multilabel", 1), \
@@ -197,28 +227,61 @@ def read_chexpert(raw_dir: str | Path, uncertain: str = "zeros", frontal_only: b
 PCAM_SPLITS = {"train": "train", "valid": "val", "test": "test"}  # official name -> ours
 
 
-def read_pcam(raw_dir: str | Path) -> tuple[RawTable, str]:
-    """PatchCamelyon: ``camelyonpatch_level_2_split_{train,valid,test}_{x,y}.h5``, ``x`` (N, 96,
-    96, 3) uint8 read in place, ``y`` (N, 1, 1, 1); the official splits are kept."""
+def _pcam_file(raw_dir: Path, name: str) -> Path:
+    """``name`` in ``raw_dir``; where only the publisher's ``name.gz`` is there (a manual
+    download), it is unpacked beside itself once, atomically, as the download path does."""
+    path = raw_dir / name
+    if path.exists():
+        return path
+    packed = path.with_name(path.name + ".gz")
+    if not packed.exists():
+        raise FileNotFoundError(f"PatchCamelyon file not found: {path} (nor {packed.name}); raw_dir must hold the "
+                                "six camelyonpatch_level_2_split_{train,valid,test}_{x,y}.h5 files of Zenodo "
+                                "record 2546921, unpacked or as the published .h5.gz")
+    log.info("unpacking %s beside itself (once)", packed)
+    try:
+        with atomic_path(path) as tmp, gzip.open(packed, "rb") as source, open(tmp, "wb") as target:
+            shutil.copyfileobj(source, target, 1 << 24)
+    except (OSError, EOFError) as error:  # gzip.BadGzipFile is an OSError; a truncated file an EOFError
+        raise OSError(f"{packed}: cannot be unpacked ({error}); download it again") from None
+    return path
+
+
+def _h5_dataset(path: Path, key: str):
+    """Dataset ``key`` of an h5 file, opened for reading; errors name the file and the key."""
     import h5py
 
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as error:
+        raise OSError(f"{path}: not a readable h5 file ({error})") from None
+    if key not in handle:
+        raise KeyError(f"{path}: no dataset {key!r} (it has {sorted(handle.keys())})")
+    return handle[key]
+
+
+def read_pcam(raw_dir: str | Path) -> tuple[RawTable, str]:
+    """PatchCamelyon: ``camelyonpatch_level_2_split_{train,valid,test}_{x,y}.h5`` (or their
+    published ``.h5.gz``, unpacked once), ``x`` (N, 96, 96, 3) uint8 read in place, ``y`` (N, 1, 1,
+    1) 0/1; the official splits are kept. Rows are located in their split's ``x`` file."""
     raw_dir = Path(raw_dir)
     frames, arrays = [], []
     for official, ours in PCAM_SPLITS.items():
-        x_path = raw_dir / f"camelyonpatch_level_2_split_{official}_x.h5"
-        y_path = raw_dir / f"camelyonpatch_level_2_split_{official}_y.h5"
-        for path in (x_path, y_path):
-            if not path.exists():
-                raise FileNotFoundError(f"PatchCamelyon file not found: {path}")
-        with h5py.File(y_path, "r") as labels_file:
-            labels = labels_file["y"][:].reshape(-1)
-        images = h5py.File(x_path, "r")["x"]
+        x_path = _pcam_file(raw_dir, f"camelyonpatch_level_2_split_{official}_x.h5")
+        y_path = _pcam_file(raw_dir, f"camelyonpatch_level_2_split_{official}_y.h5")
+        labels = _h5_dataset(y_path, "y")[:].reshape(-1)
+        bad = ~np.isin(labels, (0, 1))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{at_row(y_path, row)}: label {labels[row]} is not 0 (normal) or 1 (tumor)")
+        images = _h5_dataset(x_path, "x")
         if len(images) != len(labels) or images.shape[1:] != (96, 96, 3):
             raise ValueError(f"{x_path}: x has shape {images.shape}, expected ({len(labels)}, 96, 96, 3) "
                              f"to match {y_path}")
         frames.append(pd.DataFrame({"sample_id": [f"{official}_{i:06d}" for i in range(len(labels))],
                                     "group_id": None, "path": [f"{x_path}#{i}" for i in range(len(labels))],
-                                    "label": labels.astype(int), "split": ours}))
+                                    "label": labels.astype(int), "split": ours,
+                                    "source": str(x_path), "source_row": np.arange(1, len(labels) + 1)}))
         arrays.append(images)
     offsets = np.cumsum([0] + [len(a) for a in arrays])
 
@@ -273,7 +336,7 @@ def read_pad_ufes20(raw_dir: str | Path) -> tuple[RawTable, str]:
     unknown = ~table["diagnostic"].isin(PAD_UFES_CLASSES)
     if unknown.any():
         row = int(np.flatnonzero(unknown)[0])
-        raise ValueError(f"{manifest} row {row + 2} ({table['img_id'][row]}): diagnostic "
+        raise ValueError(f"{at_row(manifest, row, table['img_id'][row])}: diagnostic "
                          f"{table['diagnostic'][row]!r} is not one of {PAD_UFES_CLASSES}")
     found = {path.name: path for path in (raw_dir / "images").rglob("*.png")}
     frame = pd.DataFrame({
@@ -299,6 +362,7 @@ def read_camelyon17(raw_dir: str | Path, centers: list[int] | None = None) -> tu
     manifest = raw_dir / "metadata.csv"
     table = pd.read_csv(manifest, index_col=0, dtype={"patient": str})
     require_columns(table, CAMELYON17_COLUMNS, manifest)
+    table["source_row"] = np.arange(1, len(table) + 1)  # before the centers are picked
     if centers is not None:
         absent = sorted(set(centers) - set(table["center"]))
         if absent:
@@ -307,9 +371,9 @@ def read_camelyon17(raw_dir: str | Path, centers: list[int] | None = None) -> tu
         table = table[table["center"].isin(centers)]
     bad = ~table["tumor"].isin([0, 1])
     if bad.any():
-        raise ValueError(
-            f"{manifest} row {table.index[bad][0]}: tumor must be 0 or 1, got {table['tumor'][bad].iloc[0]!r}"
-        )
+        first = table[bad].iloc[0]
+        raise ValueError(f"{at_row(manifest, int(first['source_row']) - 1)}: tumor must be 0 or 1, "
+                         f"got {first['tumor']!r}")
     folders = "patient_" + table["patient"] + "_node_" + table["node"].astype(str)
     names = "patch_" + folders + "_x_" + table["x_coord"].astype(str) + "_y_" + table["y_coord"].astype(str) + ".png"
     frame = pd.DataFrame({
@@ -317,6 +381,8 @@ def read_camelyon17(raw_dir: str | Path, centers: list[int] | None = None) -> tu
         "group_id": ("patient_" + table["patient"]).to_numpy(),
         "path": [str(raw_dir / "patches" / folder / name) for folder, name in zip(folders, names)],
         "label": table["tumor"].to_numpy(),
+        "source": str(manifest),
+        "source_row": table["source_row"].to_numpy(),
     })
     return RawTable(frame, ["label"], ["normal", "tumor"], "binary", 3), str(manifest)
 

@@ -4,6 +4,12 @@ Every adapter (synthetic, APTOS2019, ISIC2019, ...) turns a publisher's raw layo
 ``RawTable``: one row per image with ``sample_id``, ``group_id`` (patient/lesion or None),
 ``path`` (image file) and the label column(s). The store builder never sees the layouts.
 
+Where a row came from: adapters that pool several manifests (CBIS-DDSM's four CSVs, CheXpert's
+train.csv and valid.csv, PatchCamelyon's three h5 files) or filter one add ``source`` (the
+manifest file) and ``source_row`` (its data row: 1 = the first row after a CSV's header, or the
+first entry of an array file); errors and skip records then name that file and row and the
+sample id (``locate``). Without them, the row counts through the table itself.
+
 The synthetic study writes its raw data in the plain layout ``labels.csv`` + ``images/``,
 so that ``prepare`` decodes real image files exactly as it does for downloaded datasets.
 """
@@ -25,6 +31,22 @@ TASKS = ("binary", "multiclass", "multilabel")
 # A multi-label entry that is neither positive nor negative (CheXpert's uncertain labels under
 # the U-ignore policy): left out of the loss, the k-NN votes and that label's metric.
 IGNORED = -1
+
+
+def at_row(manifest: str | Path, index: int, sample_id=None) -> str:
+    """'<file> data row <n> (<sample id>)' for the 0-based ``index`` of a manifest's data rows:
+    the one convention of every adapter and store error (n counts from 1 after a CSV's header,
+    or from an array file's first entry)."""
+    return f"{manifest} data row {index + 1}" + (f" ({sample_id})" if sample_id is not None else "")
+
+
+def locate(frame: pd.DataFrame, row: int, manifest: str) -> str:
+    """Where row ``row`` of a raw table came from: its ``source`` file and ``source_row`` where
+    the adapter recorded them, else ``manifest`` and the table's own row."""
+    record = frame.iloc[row]
+    if "source" in frame.columns:
+        return at_row(record["source"], int(record["source_row"]) - 1, record["sample_id"])
+    return at_row(manifest, row, record["sample_id"])
 
 
 @dataclass
@@ -78,6 +100,7 @@ def read_plain_layout(raw_dir: str | Path) -> RawTable:
     info = json.loads((raw_dir / "classes.json").read_text())
     frame = pd.read_csv(raw_dir / "labels.csv", dtype={"sample_id": str, "group_id": object})
     frame["path"] = [str(raw_dir / "images" / f"{s}.png") for s in frame["sample_id"]]
+    frame["source"], frame["source_row"] = str(raw_dir / "labels.csv"), np.arange(1, len(frame) + 1)
     label_columns = info["classes"] if info["task"] == "multilabel" else ["label"]
     return RawTable(frame, label_columns, info["classes"], info["task"], info["channels"])
 
@@ -109,16 +132,16 @@ def load_pixels(pixels: Callable[[int], np.ndarray], row: int, channels: int, si
     return array[..., None] if channels == 1 else array
 
 
-def load_image(path: str, channels: int, size: int, row: int, manifest: str) -> np.ndarray:
-    """Decode, convert and resize one image to (size, size, channels) uint8; errors name
-    the manifest row and file."""
+def load_image(path: str, channels: int, size: int) -> np.ndarray:
+    """Decode, convert and resize one image to (size, size, channels) uint8; errors name the
+    file (the store adds where it is listed)."""
     try:
         with (open_dicom(path) if str(path).lower().endswith(".dcm") else Image.open(path)) as img:
             img = img.convert("L" if channels == 1 else "RGB")
             img = img.resize((size, size), Image.Resampling.BILINEAR)
             array = np.asarray(img, dtype=np.uint8)
     except FileNotFoundError:
-        raise FileNotFoundError(f"{manifest} row {row}: image file not found: {path}") from None
+        raise FileNotFoundError(f"image file not found: {path}") from None
     except OSError as err:
-        raise OSError(f"{manifest} row {row}: cannot read image {path}: {err}") from None
+        raise OSError(f"cannot read image {path}: {err}") from None
     return array[..., None] if channels == 1 else array

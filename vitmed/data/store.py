@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from vitmed.data.raw import IGNORED, RawTable, load_image, load_pixels
+from vitmed.data.raw import IGNORED, RawTable, load_image, load_pixels, locate
 from vitmed.data.splits import assign_splits, split_hash, split_table, stratum_of
 from vitmed.jobs.io import atomic_path, write_json, write_parquet
 
@@ -38,13 +38,13 @@ def build_store(raw: RawTable, data_dir: str | Path, *, image_size: int, ratios:
         bad = ~np.isin(labels, np.arange(len(raw.classes)))
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"{manifest} row {row}: label {labels[row]} is not one of "
+            raise ValueError(f"{locate(frame, row, manifest)}: label {labels[row]} is not one of "
                              f"0..{len(raw.classes) - 1} ({raw.classes})")
     else:
         bad = ~np.isin(labels, [0, 1, IGNORED]).all(axis=1)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"{manifest} row {row}: multi-label values must be 1, 0 or {IGNORED} (ignored), "
+            raise ValueError(f"{locate(frame, row, manifest)}: multi-label values must be 1, 0 or {IGNORED} (ignored), "
                              f"got {dict(zip(raw.label_columns, labels[row].tolist()))}")
     skipped = []
     with atomic_path(data_dir / "images.npy") as tmp:
@@ -53,13 +53,14 @@ def build_store(raw: RawTable, data_dir: str | Path, *, image_size: int, ratios:
         for row, path in enumerate(tqdm(frame["path"], desc=f"prepare {data_dir.name}",
                                         mininterval=5)):
             try:
-                images[row] = (load_image(path, raw.channels, image_size, row, manifest) if raw.pixels is None
+                images[row] = (load_image(path, raw.channels, image_size) if raw.pixels is None
                                else load_pixels(raw.pixels, row, raw.channels, image_size))
             except OSError as error:  # missing or undecodable: FileNotFoundError is an OSError
+                where = locate(frame, row, manifest)
                 if not skip_unreadable:
-                    raise
-                log.warning("skipped: %s", error)
-                skipped.append({"row": row, "path": str(path), "error": str(error)})
+                    raise type(error)(f"{where}: {error}") from None
+                log.warning("skipped %s: %s", where, error)
+                skipped.append({"row": row, "where": where, "path": str(path), "error": str(error)})
         images.flush()
         del images
 
