@@ -1,5 +1,6 @@
 """The study model: what a config runs and reports, derived without Snakemake."""
 import copy
+import re
 import subprocess
 import sys
 
@@ -118,3 +119,31 @@ def test_a_study_without_imagenet_init_runs_without_saliency_unless_figure4_name
     config["analysis"]["saliency"] = {"cnn": "ResNet-toy", "vit": "ViT-toy"}
     with pytest.raises(ValueError, match=r"analysis.saliency.init: 'imagenet' is not one of the study's \['random'\]"):
         study_of(config)
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda c: c["datasets"]["SynFundus"].update(metric="roc_auc"),
+     "datasets.SynFundus.metric: 'roc_auc' scores binary tasks, but SynFundus (synthetic) is multiclass"),
+    (lambda c: c["datasets"]["SynChest"].update(metric="macro_recall"),
+     "datasets.SynChest.metric: 'macro_recall' scores binary or multiclass tasks, but SynChest (synthetic) is "
+     "multilabel"),
+    (lambda c: c["test_datasets"]["SynPatch-OtherSite"].update(metric="macro_roc_auc"),
+     "test_datasets.SynPatch-OtherSite.metric: 'macro_roc_auc' scores multilabel tasks"),
+    (lambda c: c.update(image_size=24), "image_size: 24 is smaller than input_size 32"),
+])
+def test_a_metric_that_cannot_score_the_task_and_upscaling_are_refused_before_any_job(edit, expected):
+    config = load_preset("synthetic")
+    edit(config)
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        study_of(config)
+
+
+def test_every_preset_passes_the_checks_and_generator_tasks_are_the_generators():
+    from vitmed.data.synthetic import generate
+    from vitmed.study import GENERATOR_TASKS
+
+    for name in ("synthetic", "medmnist", "foundation", "self_attention"):
+        study_of(load_preset(name))
+    study_of(yaml.safe_load((ROOT / "config.yaml").read_text()))
+    for generator, task in GENERATOR_TASKS.items():
+        assert generate(generator, 40, 16, seed=0).task == task, generator

@@ -17,6 +17,25 @@ SOURCE_SPLIT = {"train": 0.8, "val": 0.1, "test": 0.1}
 HUB = "timm-hub"  # = vitmed.models.factory.HUB: the model's pretrained weights from timm's hub
 PRETRAINED_INITS = ("random", "imagenet", "pretrained")  # the inits an ablation may start from
 
+# The task of each source's labels, known before any job reads them (MedMNIST's depends on the
+# flag: checked when it is prepared). Synthetic generators: = vitmed.data.synthetic (a test).
+SOURCE_TASKS = {"aptos2019": "multiclass", "isic2019": "multiclass", "cbis_ddsm": "binary", "chexpert": "multilabel",
+                "pcam": "binary", "pad_ufes20": "multiclass", "camelyon17": "binary"}
+GENERATOR_TASKS = {"fundus_grades": "multiclass", "mammo_mass": "binary", "skin_lesions": "multiclass",
+                   "chest_findings": "multilabel", "lymph_patches": "binary", "lymph_patches_other_site": "binary",
+                   "source_objects": "multiclass"}
+METRIC_TASKS = {"quadratic_kappa": ("binary", "multiclass"), "roc_auc": ("binary",),
+                "macro_recall": ("binary", "multiclass"), "macro_roc_auc": ("multilabel",)}
+
+
+def dataset_task(cfg: dict) -> str | None:
+    """A dataset's task from its config (None where only its files tell)."""
+    if cfg.get("label_groups"):
+        return "binary" if len(cfg["label_groups"]) == 2 else "multiclass"
+    if cfg["source"] == "synthetic":
+        return GENERATOR_TASKS.get(cfg["generator"])
+    return SOURCE_TASKS.get(cfg["source"])
+
 
 @dataclass(frozen=True)
 class Artefact:
@@ -360,6 +379,16 @@ class Study:
         for key, allowed in (("cnn", self.models), ("vit", self.models), ("init", self.inits)):
             if key in self.saliency and self.saliency[key] not in allowed and (key != "init" or self.saliency_on):
                 raise ValueError(f"analysis.saliency.{key}: {self.saliency[key]!r} is not one of the study's {allowed}")
+        for key, group in (("datasets", self.config["datasets"]), ("test_datasets", self.test_datasets)):
+            for name, cfg in group.items():
+                task = dataset_task(cfg)
+                scored = METRIC_TASKS[cfg["metric"]]
+                if task is not None and task not in scored:
+                    raise ValueError(f"{key}.{name}.metric: {cfg['metric']!r} scores {' or '.join(scored)} tasks, "
+                                     f"but {name} ({cfg['source']}) is {task}")
+        if self.config["image_size"] < self.config["input_size"]:
+            raise ValueError(f"image_size: {self.config['image_size']} is smaller than input_size "
+                             f"{self.config['input_size']}: every crop would be upscaled (prepare stores image_size)")
         vits = [m for m in self.models if self.config["models"][m]["family"] == "vit"]
         for name in self.attention_models:
             if name not in vits:
