@@ -18,6 +18,8 @@ def tiny_study() -> dict:
     config["finetune"]["overrides"] = {"SynSkin": {"ResNet-toy": {"lr": 3e-4}}}  # one model on one dataset
     config["dino"].update(epochs=2, batch_size=32)
     config["ablations"]["datasets"] = ["SynSkin"]
+    # the paper's ablation init (the demo uses random for its budget): variants start from their base's weights
+    config["ablations"]["init"] = "imagenet"
     # an out-of-distribution test set: another draw of the same task
     config["datasets"]["SynSkin"]["ood_test"] = "SynSkin-B"
     config["test_datasets"] = {"SynSkin-B": {"source": "synthetic", "generator": "skin_lesions",

@@ -94,3 +94,16 @@ def test_finish_without_any_epoch_is_an_error_naming_the_run(tmp_path):
     with pytest.raises(ValueError, match=r"run: no epoch ran \(max_epochs 0\)"):
         loop.finish()
     assert not (tmp_path / "run" / "log.csv").exists()
+
+
+def test_a_checkpoint_that_loads_in_part_leaves_nothing_loaded(tmp_path):
+    """The model's weights fit but the optimizer's state is missing: the run starts from its own
+    initial weights, not from the checkpoint's."""
+    torch.manual_seed(0)
+    stranger = nn.Linear(3, 1)
+    nn.init.constant_(stranger.weight, 7.0)
+    EpochLoop(tmp_path / "run", seed=0, max_epochs=1, stateful={"model": stranger}).save()
+    _, model = run(tmp_path / "run", 2)
+    _, fresh = run(tmp_path / "fresh", 2)
+    assert (tmp_path / "run" / "checkpoint.pt.unreadable").exists()
+    assert torch.equal(model.weight, fresh.weight)

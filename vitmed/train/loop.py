@@ -11,6 +11,7 @@ exactly.
 """
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
@@ -72,11 +73,14 @@ class EpochLoop:
         ``checkpoint.pt.unreadable`` and the run starts from scratch."""
         if not self.checkpoint.exists():
             return False
+        initial = {name: copy.deepcopy(obj.state_dict()) for name, obj in self.stateful.items()}
         try:
             saved = torch.load(self.checkpoint, map_location=device, weights_only=False)
             for name, obj in self.stateful.items():
                 obj.load_state_dict(saved[name])
         except Exception as error:  # noqa: BLE001  (any unreadable file: start over, say why)
+            for name, obj in self.stateful.items():  # none half-loaded: the run starts as it would have
+                obj.load_state_dict(initial[name])
             aside = self.checkpoint.with_name(self.checkpoint.name + ".unreadable")
             os.replace(self.checkpoint, aside)
             log.warning("%s cannot be resumed (%s: %s); moved to %s, starting from scratch",
