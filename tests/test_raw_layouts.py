@@ -165,3 +165,18 @@ def test_synthetic_plain_layout_errors_name_labels_csv(tmp_path):
     (tmp_path / "raw" / "images" / "img000010.png").unlink()
     with pytest.raises(FileNotFoundError, match=r"raw/labels.csv data row 11 \(img000010\): image file not found"):
         build(read_plain_layout(tmp_path / "raw"), tmp_path / "store")
+
+
+def test_a_skipped_image_leaves_every_other_image_in_its_split(tmp_path):
+    from vitmed.data.raw import read_plain_layout, write_plain_layout
+    from vitmed.data.synthetic import generate
+
+    write_plain_layout(generate("chest_findings", 120, 24, seed=0), tmp_path / "raw")
+    whole = build(read_plain_layout(tmp_path / "raw"), tmp_path / "whole")
+    (tmp_path / "raw" / "images" / "img000017.png").unlink()
+    skipping = build(read_plain_layout(tmp_path / "raw"), tmp_path / "skipping", skip_unreadable=True)
+    before = pd.read_parquet(tmp_path / "whole" / "index.parquet").set_index("sample_id")["split"]
+    after = pd.read_parquet(tmp_path / "skipping" / "index.parquet").set_index("sample_id")["split"]
+    assert skipping["n_skipped"] == 1 and "img000017" not in after.index
+    assert after.equals(before.drop("img000017")), "no other image changed split"
+    assert whole["split_hash"] != skipping["split_hash"]

@@ -35,6 +35,9 @@ SCRIPT = textwrap.dedent("""
     time.sleep(cfg.get("sleep", 0))
     if cfg.get("fail"):
         raise ValueError("the job failed")
+    if cfg.get("signal"):
+        import signal
+        os.kill(os.getpid(), getattr(signal, cfg["signal"]))
     sys.exit(cfg.get("exit", 0))
 """)
 # What Snakemake's preamble does: a `snakemake` object in the script's globals, `__file__` the script.
@@ -81,6 +84,16 @@ def test_exit_status_and_errors_reach_the_client(workdir):
     assert exited.returncode == 3
     failed, _ = run(workdir, warm_start=True, fail=True)
     assert failed.returncode == 1 and "ValueError: the job failed" in failed.stderr
+
+
+@pytest.mark.parametrize("name", ["SIGKILL", "SIGBUS"])
+def test_a_job_killed_by_a_signal_says_so_and_exits_as_a_cold_one(workdir, name):
+    cold, _ = run(workdir, warm_start=False, signal=name)
+    warm, _ = run(workdir, warm_start=True, signal=name)
+    number = getattr(signal, name)
+    assert cold.returncode == -number  # the cold process itself died by the signal
+    assert warm.returncode == 128 + number, warm.stderr
+    assert f"was killed by {name}" in warm.stderr
 
 
 def test_killing_the_client_kills_its_job(workdir):

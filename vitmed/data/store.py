@@ -46,6 +46,13 @@ def build_store(raw: RawTable, data_dir: str | Path, *, image_size: int, ratios:
             row = int(np.flatnonzero(bad)[0])
             raise ValueError(f"{locate(frame, row, manifest)}: multi-label values must be 1, 0 or {IGNORED} (ignored), "
                              f"got {dict(zip(raw.label_columns, labels[row].tolist()))}")
+    # the split is drawn from the manifest, before any pixel is read: an image skipped as
+    # unreadable leaves every other image in the split it would have had
+    groups = frame["group_id"].to_numpy(dtype=object)
+    if fixed_splits is not None:
+        all_splits = fixed_splits.to_numpy()
+    else:
+        all_splits = assign_splits(stratum_of(labels), None if pd.isna(groups).all() else groups, ratios, seed)
     skipped = []
     with atomic_path(data_dir / "images.npy") as tmp:
         images = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
@@ -64,15 +71,8 @@ def build_store(raw: RawTable, data_dir: str | Path, *, image_size: int, ratios:
         images.flush()
         del images
 
-    # the split is drawn over the images that made it into the store
     keep = np.setdiff1d(np.arange(len(frame)), [s["row"] for s in skipped])
-    frame, labels = frame.iloc[keep].reset_index(drop=True), labels[keep]
-    groups = frame["group_id"].to_numpy(dtype=object)
-    if fixed_splits is not None:
-        splits = fixed_splits.to_numpy()[keep]
-    else:
-        splits = assign_splits(stratum_of(labels), None if pd.isna(groups).all() else groups,
-                               ratios, seed)
+    frame, labels, splits = frame.iloc[keep].reset_index(drop=True), labels[keep], all_splits[keep]
 
     index = frame[["sample_id", "group_id"]].reset_index(drop=True)
     index["split"] = splits

@@ -94,8 +94,14 @@ def run_in_server(job: dict) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, forward)
         reply = _recv_exactly(conn, 8, allow_eof=True)
-    # no reply: the job died without reporting (killed by a signal)
-    return struct.unpack("!q", reply)[0] if reply else 1
+    if not reply:  # the server went away without a word (it should not)
+        return 1
+    code = struct.unpack("!q", reply)[0]
+    if code < 0:  # the server saw the job die by a signal: say so, and exit as a cold job would
+        name = signal.Signals(-code).name
+        print(f"vitmed warm start: the job (pid {pid}) was killed by {name}", file=sys.stderr, flush=True)
+        return 128 - code
+    return code
 
 
 def connect(address: str) -> socket.socket:
@@ -159,12 +165,14 @@ def serve(address: str) -> None:
     listener.bind(address + ".new")
     listener.listen(16)
     os.replace(address + ".new", address)  # clients connect only once it listens
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps finished jobs
+    signal.signal(signal.SIGCHLD, _reap_jobs)
     listener.settimeout(IDLE_SECONDS)
     while True:
         try:
             conn, _ = listener.accept()
         except TimeoutError:
+            if _RUNNING:  # idle means no job running either: a job's death must reach its client
+                continue
             break
         _fork_job(listener, conn)
     # idle: new jobs start a new server; those that connected meanwhile are still served
@@ -175,18 +183,51 @@ def serve(address: str) -> None:
         while True:
             _fork_job(listener, listener.accept()[0])
     listener.close()
+    while _RUNNING:  # their clients learn how they ended
+        time.sleep(0.2)
     log = Path(address.removesuffix(".sock") + ".log")
     if log.exists() and log.stat().st_size == 0:
         log.unlink()
 
 
+_RUNNING: dict[int, socket.socket] = {}  # the server's jobs: pid -> the connection to their client
+
+
+def _reap_jobs(_signum, _frame) -> None:
+    """SIGCHLD: reap finished jobs; one killed by a signal cannot report, so the server tells its
+    client which signal (as a negative status)."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        conn = _RUNNING.pop(pid, None)
+        if conn is None:
+            continue
+        if os.WIFSIGNALED(status):
+            with contextlib.suppress(OSError):
+                conn.sendall(struct.pack("!q", -os.WTERMSIG(status)))
+        conn.close()
+
+
 def _fork_job(listener: socket.socket, conn: socket.socket) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
-    if os.fork() == 0:
-        listener.close()
-        _run_job(conn)  # never returns
-    conn.close()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # registered before it can be reaped
+    try:
+        pid = os.fork()
+        if pid == 0:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+            listener.close()
+            for other in _RUNNING.values():  # the other jobs' connections are the server's, not this job's
+                other.close()
+            _RUNNING.clear()
+            _run_job(conn)  # never returns
+        _RUNNING[pid] = conn
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
 
 
 def _run_job(conn: socket.socket) -> None:
