@@ -180,3 +180,34 @@ def test_a_skipped_image_leaves_every_other_image_in_its_split(tmp_path):
     assert skipping["n_skipped"] == 1 and "img000017" not in after.index
     assert after.equals(before.drop("img000017")), "no other image changed split"
     assert whole["split_hash"] != skipping["split_hash"]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MiB tmpfs (root where mounting is allowed; skipped elsewhere, saying why)."""
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True,
+                             text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here to fill a disk: {mounted.stderr.strip() or mounted.returncode}")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_a_full_disk_is_an_error_naming_the_store_and_a_rerun_clears_stale_temporaries(tmp_path, small_disk):
+    from vitmed.data.raw import read_plain_layout, write_plain_layout
+    from vitmed.data.synthetic import generate
+
+    write_plain_layout(generate("mammo_mass", 200, 24, seed=0), tmp_path / "raw")
+    raw = read_plain_layout(tmp_path / "raw")
+    store = small_disk / "store"
+    store.mkdir()
+    (store / ".images.npy.tmp99999").write_bytes(b"\0" * 1_500_000)  # a killed attempt's leftover
+    with pytest.raises(OSError, match=r"store/images.npy: cannot reserve 2.7 MiB for the store \(No space left"):
+        build_store(raw, store, image_size=120, ratios=RATIOS, seed=0, metric="roc_auc")  # 200 x 120² bytes
+    assert not list(store.iterdir()), "neither the stale temporary nor a partial store is left"
+    meta = build_store(raw, store, image_size=40, ratios=RATIOS, seed=0, metric="roc_auc")  # 0.3 MiB: fits
+    assert meta["n_images"] == 200

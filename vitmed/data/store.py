@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,19 @@ from vitmed.data.splits import assign_splits, split_hash, split_table, stratum_o
 from vitmed.jobs.io import atomic_path, write_json, write_parquet
 
 log = logging.getLogger(__name__)
+
+
+def reserve_space(path: Path) -> None:
+    """Allocate the whole (sparse) file now: a full disk is then an OSError naming the store,
+    not a SIGBUS in the middle of writing through the memory map."""
+    with open(path, "r+b") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        try:
+            os.posix_fallocate(handle.fileno(), 0, size)
+        except OSError as error:
+            store = path.parent / path.name.split(".tmp")[0].lstrip(".")
+            raise OSError(error.errno, f"{store}: cannot reserve {size / 2**20:.1f} MiB for the store "
+                                       f"({error.strerror})") from None
 
 
 def build_store(raw: RawTable, data_dir: str | Path, *, image_size: int, ratios: dict[str, float],
@@ -54,9 +68,13 @@ def build_store(raw: RawTable, data_dir: str | Path, *, image_size: int, ratios:
     else:
         all_splits = assign_splits(stratum_of(labels), None if pd.isna(groups).all() else groups, ratios, seed)
     skipped = []
+    for stale in data_dir.glob(".images.npy.tmp*"):  # a killed earlier attempt's: it only holds space
+        log.warning("removing %s, left by an earlier attempt", stale)
+        stale.unlink()
     with atomic_path(data_dir / "images.npy") as tmp:
         images = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
                                            shape=(len(frame), image_size, image_size, raw.channels))
+        reserve_space(tmp)
         for row, path in enumerate(tqdm(frame["path"], desc=f"prepare {data_dir.name}",
                                         mininterval=5)):
             try:
