@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from vitmed.report.compare import compare_with_published, load_published, welch_tests
+from vitmed.report.compare import compare_with_published, load_published, welch_markdown, welch_tests
 
 
 def test_published_tables_are_complete_and_spot_checked():
@@ -88,3 +88,20 @@ def test_welch_matches_scipy_and_skips_single_seed_cells():
         expected.pvalue
     )
     assert tests.loc[0, "p_value"] < 0.01
+
+
+def test_welch_between_two_deterministic_sides_says_so_instead_of_nan():
+    """Five seeds of one pretrained encoder's k-NN: the same float each time. np.std of five equal
+    floats is not always 0 (their mean need not be the value itself), which once gave t ~ 1e15."""
+    value = 0.9350724237877682
+    assert np.std([value] * 5) > 0  # the trap
+    rows = [{"dataset": "D", "init": "imagenet", "protocol": "knn", "model": model, "seed": seed, "value": v}
+            for model, v in (("ResNet", value), ("ViT", 0.1)) for seed in range(5)]
+    rows += [{"dataset": "D", "init": "random", "protocol": "knn", "model": model, "seed": seed,
+              "value": base + 0.01 * seed ** 2} for model, base in (("ResNet", 0.6), ("ViT", 0.5)) for seed in range(5)]
+    tests = welch_tests(pd.DataFrame(rows), {"ResNet": "cnn", "ViT": "vit"}).set_index("init")
+    assert tests.loc["imagenet", "deterministic"] and np.isnan(tests.loc["imagenet", "t"])
+    assert not tests.loc["random", "deterministic"] and np.isfinite(tests.loc["random", "t"])
+    markdown = welch_markdown(tests.reset_index(), "s")
+    assert "| D | imagenet | knn | ResNet | ViT | 0.935 | 0.100 | n/a (deterministic) | n/a |" in markdown
+    assert "nan" not in markdown

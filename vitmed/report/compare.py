@@ -43,10 +43,16 @@ def compare_with_published(summary: pd.DataFrame, published: pd.DataFrame,
     return table
 
 
+def deterministic(a: np.ndarray, b: np.ndarray) -> bool:
+    """Both sides constant over seeds (e.g. the k-NN of one pretrained encoder, the same for
+    every seed): exactly equal values, as ``np.std`` of equal floats need not be 0."""
+    return bool(np.ptp(a) == 0 and np.ptp(b) == 0)
+
+
 def welch_t(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     """Welch's unequal-variance t of ``a`` against ``b`` and its two-sided p; NaN for fewer than
-    two values on a side, or no variance on either (e.g. k-NN of one pretrained encoder)."""
-    if len(a) < 2 or len(b) < 2 or (a.std() == 0 and b.std() == 0):
+    two values on a side, or no variance on either side (``deterministic``)."""
+    if len(a) < 2 or len(b) < 2 or deterministic(a, b):
         return float("nan"), float("nan")
     t, p = stats.ttest_ind(a, b, equal_var=False)
     return float(t), float(p)
@@ -66,9 +72,9 @@ def welch_tests(runs: pd.DataFrame, families: dict[str, str]) -> pd.DataFrame:
             t, p = welch_t(a, b)
             rows.append({"dataset": dataset, "init": init, "protocol": protocol, "cnn": cnn, "vit": vit,
                          "cnn_mean": a.mean(), "vit_mean": b.mean(), "n_cnn": len(a), "n_vit": len(b),
-                         "t": float(t), "p_value": float(p)})
+                         "t": float(t), "p_value": float(p), "deterministic": deterministic(a, b)})
     return pd.DataFrame(rows, columns=["dataset", "init", "protocol", "cnn", "vit", "cnn_mean", "vit_mean",
-                                       "n_cnn", "n_vit", "t", "p_value"])
+                                       "n_cnn", "n_vit", "t", "p_value", "deterministic"])
 
 
 def comparison_markdown(table: pd.DataFrame, study: str) -> str:
@@ -92,9 +98,11 @@ def welch_markdown(tests: pd.DataFrame, study: str) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in tests.itertuples():
+        test = "n/a (deterministic) | n/a" if row.deterministic else f"{row.t:.2f} | {row.p_value:.3g}"
         lines.append(f"| {row.dataset} | {row.init} | {row.protocol} | {row.cnn} | {row.vit} | {row.cnn_mean:.3f} | "
-                     f"{row.vit_mean:.3f} | {row.t:.2f} | {row.p_value:.3g} |")
-    return "\n".join(lines) + "\n"
+                     f"{row.vit_mean:.3f} | {test} |")
+    return "\n".join(lines + ["", "*n/a (deterministic): both models score the same on every seed (a "
+                               "pretrained encoder evaluated without training): nothing to test.*"]) + "\n"
 
 
 def published_comparison(runs: pd.DataFrame, patch_sizes: dict[int, str]) -> pd.DataFrame:
