@@ -14,7 +14,7 @@ log = setup_job(snakemake.log[0], snakemake.threads)
 params, output = snakemake.params, snakemake.output
 results = analyze_dataset(snakemake.wildcards.dataset, snakemake.input.meta, params.runs, params.models,
                           params.analysis, params.saliency if "saliency" in output.keys() else None,
-                          params.input_size)
+                          params.input_size, params.eval_crop)
 write_parquet(output.cka_layers, results["cka_layers"])
 write_parquet(output.cka_models, results["cka_models"])
 if "attention" in output.keys():

@@ -14,5 +14,5 @@ log = setup_job(snakemake.log[0], snakemake.threads)
 params = snakemake.params
 rows = evaluate_dataset(params.protocol, snakemake.wildcards.dataset, Path(snakemake.input.meta).parent,
                         models=params.models, weights=params.weights, seeds=params.seeds,
-                        input_size=params.input_size, settings=params.settings)
+                        input_size=params.input_size, eval_crop=params.eval_crop, settings=params.settings)
 write_json(snakemake.output[0], rows)

@@ -13,7 +13,8 @@ log = setup_job(snakemake.log[0], snakemake.threads)
 wc, params = snakemake.wildcards, snakemake.params
 result = finetune_run(params.model, params.weights, Path(snakemake.input.meta).parent,
                       Path(snakemake.output.metrics).parent, seed=int(wc.seed),
-                      hp=run_hparams(params.hp, params.override), input_size=params.input_size)
+                      hp=run_hparams(params.hp, params.override), input_size=params.input_size,
+                      eval_crop=params.eval_crop)
 write_json(snakemake.output.metrics, dict(result, dataset=wc.dataset, model=wc.model, init=wc.init,
                                           seed=int(wc.seed), protocol="finetune"))
 log.info("test %s = %.4f after %d epochs", result["metric"], result["value"], result["epochs"])

@@ -17,6 +17,7 @@ rows = evaluate_out_of_distribution(
     Path(snakemake.input.trained).parent,
     Path(snakemake.input.test).parent,
     input_size=params.input_size,
+    eval_crop=params.eval_crop,
     batch_size=params.batch_size,
 )
 write_json(snakemake.output[0], rows)

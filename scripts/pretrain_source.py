@@ -13,6 +13,6 @@ log = setup_job(snakemake.log[0], snakemake.threads)
 params, output = snakemake.params, snakemake.output
 result = pretrain_source(params.model, Path(snakemake.input.meta).parent, Path(output.weights).parent / "source_run",
                          output.weights, output.log_csv, source=params.source, finetune_hp=params.finetune,
-                         input_size=params.input_size)
+                         input_size=params.input_size, eval_crop=params.eval_crop)
 write_json(output.metrics, result)
 log.info("source pretraining: test %s = %.4f", result["metric"], result["value"])

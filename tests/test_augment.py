@@ -72,12 +72,27 @@ def test_hue_rotation_keeps_gray_pixels_gray():
     torch.testing.assert_close(out, torch.full_like(out, 90 / 255), atol=1e-4, rtol=0)
 
 
-def test_eval_resizes_whole_image():
+def test_eval_resize_takes_the_whole_image():
     images = torch.zeros((2, 3, 32, 32), dtype=torch.uint8)
     images[:, :, :16] = 255
-    out = denormalize(BatchEval(16)(images))
+    out = denormalize(BatchEval(16, crop="resize")(images))
     assert out.shape == (2, 3, 16, 16)
     assert out[:, :, :7].min() > 0.99 and out[:, :, 9:].max() < 0.01
+
+
+def test_eval_center_crop_equals_torchvisions_per_image_centre_crop_and_normalization():
+    """The default evaluation input: the centre 224 of the 256 image, as a per-image torchvision
+    pipeline would make it (here 13 of 20, an odd margin, so the rounding of the offset shows)."""
+    from torchvision.transforms import v2
+
+    images = torch.randint(0, 256, (3, 3, 20, 20), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    reference = v2.Compose([v2.CenterCrop(13), v2.ToDtype(torch.float32, scale=True),
+                            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    expected = torch.stack([reference(image) for image in images])
+    torch.testing.assert_close(BatchEval(13)(images), expected, atol=1e-5, rtol=0)
+    assert not torch.allclose(BatchEval(13, crop="resize")(images), expected, atol=1e-2)
+    with pytest.raises(ValueError, match="eval_crop: 'corner' is not one of"):
+        BatchEval(13, crop="corner")
 
 
 def test_batched_and_per_image_v2_pipelines_agree_in_distribution():

@@ -22,12 +22,12 @@ def load_model_pairs(meta_path, runs: list[dict], model_configs: dict):
         yield run, initialized.eval(), load_finetuned(cfg, n_classes, run["tuned"])
 
 
-def analysis_batches(meta_path, analysis: dict, input_size: int):
-    """Up to ``analysis.n_images`` test images in full batches, resized and normalized."""
+def analysis_batches(meta_path, analysis: dict, input_size: int, eval_crop: str = "center"):
+    """Up to ``analysis.n_images`` test images in full batches, as evaluated (``BatchEval``)."""
     dataset = StoreDataset(Path(meta_path).parent, "test")
     batch = min(analysis["batch_size"], len(dataset))
     loader = store_loader(dataset, batch, drop_last=True)
-    transform = BatchEval(input_size)
+    transform = BatchEval(input_size, eval_crop)
     for i, (images, _) in enumerate(loader):
         if i * batch >= analysis["n_images"]:
             break

@@ -12,8 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-from torch.nn import functional as F
 
 from vitmed.analysis.attention_distance import attention_distances
 from vitmed.analysis.cka import embedding_cka, layerwise_cka
@@ -57,15 +55,15 @@ def attention_rows(dataset: str, run: dict, initialized, tuned, batches, n_image
         for stage, model in (("initialized", initialized), ("finetuned", tuned))], ignore_index=True)
 
 
-def saliency_arrays(data_dir: str | Path, cnn, vit, saliency: dict, input_size: int) -> dict[str, np.ndarray]:
+def saliency_arrays(data_dir: str | Path, cnn, vit, saliency: dict, input_size: int,
+                    eval_crop: str = "center") -> dict[str, np.ndarray]:
     """Figure 4 on the first test images: the images as fed, Grad-CAM of the fine-tuned CNN,
     the fine-tuned ViT's CLS attention per head and its top-``mass`` mask."""
     test = StoreDataset(Path(data_dir), "test")
     images, labels = test[list(range(min(saliency["n_images"], len(test))))]
-    inputs = BatchEval(input_size)(images)
+    evaluate = BatchEval(input_size, eval_crop)
+    inputs, shown = evaluate(images), evaluate.geometry(images)  # the maps are of the pixels shown
     attention, kept = cls_attention(vit, inputs, saliency["mass"])
-    with torch.no_grad():
-        shown = F.interpolate(images.float(), size=inputs.shape[-2:], mode="bilinear", antialias=True)
     return {"images": shown.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy(),
             "labels": labels.numpy(), "grad_cam": grad_cam(cnn, inputs, saliency["cnn_stage"]),
             "attention": attention, "kept": kept,
@@ -73,12 +71,12 @@ def saliency_arrays(data_dir: str | Path, cnn, vit, saliency: dict, input_size: 
 
 
 def analyze_dataset(dataset: str, meta_path: str | Path, runs: list[dict], model_configs: dict, analysis: dict,
-                    saliency: dict | None, input_size: int) -> dict:
+                    saliency: dict | None, input_size: int, eval_crop: str = "center") -> dict:
     """The analysis job of one dataset, init by init (each model pair loaded once): CKA tables
     ``cka_layers`` and ``cka_models``, ``attention`` distances of ``analysis.attention_models``
     (None without any), and Figure 4's ``saliency`` arrays (None unless ``saliency`` is given)."""
     def batches():
-        return analysis_batches(meta_path, analysis, input_size)
+        return analysis_batches(meta_path, analysis, input_size, eval_crop)
 
     layer_rows, model_rows, distances, arrays = [], [], [], None
     for init, init_runs in runs_by_init(runs):
@@ -94,7 +92,7 @@ def analyze_dataset(dataset: str, meta_path: str | Path, runs: list[dict], model
         if saliency is not None and init == saliency["init"]:
             tuned = {run["model"]: model for run, _, model in pairs}
             arrays = saliency_arrays(Path(meta_path).parent, tuned[saliency["cnn"]], tuned[saliency["vit"]],
-                                     saliency, input_size)
+                                     saliency, input_size, eval_crop)
             log.info("saliency of %d images: %.0f%% of patches hold %.0f%% of the CLS attention",
                      len(arrays["labels"]), 100 * arrays["kept"].mean(), 100 * saliency["mass"])
     log.info("CKA of %d models x %d inits", len({row["model"] for row in layer_rows}), len(runs_by_init(runs)))

@@ -176,19 +176,34 @@ def make_augment(output_size: int, augment: dict) -> nn.Module:
     return backends[augment.get("backend", "batched")](output_size, augment)
 
 
-class BatchEval(nn.Module):
-    """uint8 (B, 3, H, W) -> normalized float (B, 3, S, S): resize the whole image."""
+EVAL_CROPS = ("center", "resize")
 
-    def __init__(self, output_size: int):
+
+class BatchEval(nn.Module):
+    """uint8 (B, 3, H, W) -> normalized float (B, 3, S, S) for evaluation: the centre S x S crop
+    (``crop="center"``: the common protocol, the 224 centre of the 256 image, as the foundation-
+    model paper states) or the whole image resized to S (``"resize"``)."""
+
+    def __init__(self, output_size: int, crop: str = "center"):
         super().__init__()
-        self.output_size = output_size
+        if crop not in EVAL_CROPS:
+            raise ValueError(f"eval_crop: {crop!r} is not one of {EVAL_CROPS}")
+        self.output_size, self.crop = output_size, crop
+
+    @torch.no_grad()
+    def geometry(self, images: torch.Tensor) -> torch.Tensor:
+        """The float pixels (0-255) the model sees, before normalization."""
+        x = images.to(torch.float32, memory_format=torch.contiguous_format)
+        size = [self.output_size, self.output_size]
+        if x.shape[-2:] == tuple(size):
+            return x
+        if self.crop == "center" and min(x.shape[-2:]) >= self.output_size:
+            return v2.functional.center_crop(x, size)
+        return nn.functional.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.to(torch.float32, memory_format=torch.contiguous_format)
-        if x.shape[-2:] != (self.output_size, self.output_size):
-            x = nn.functional.interpolate(x, size=(self.output_size, self.output_size), mode="bilinear",
-                                          antialias=True, align_corners=False)
+        x = self.geometry(images)
         std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
         scale, shift = _send([1 / (255 * std), -torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) / std], x.device)
         return x.mul_(scale).add_(shift)  # (x / 255 - mean) / std

@@ -21,12 +21,12 @@ def extract_features(model: torch.nn.Module, loader, transform) -> tuple[torch.T
     return torch.cat(features), torch.cat(labels)  # features stay on the device: no wait per batch
 
 
-def split_features(model: torch.nn.Module, data_dir, splits: tuple[str, ...], *, input_size: int,
+def split_features(model: torch.nn.Module, data_dir, splits: tuple[str, ...], *, input_size: int, eval_crop: str,
                    batch_size: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """The frozen encoder's embeddings (on the job's device, where the model moves: claimed once,
     ask the model for it afterwards) and the labels (on the CPU) of each split."""
     model.to(select_device())
-    transform = BatchEval(input_size)
+    transform = BatchEval(input_size, eval_crop)
     features, labels = {}, {}
     for split in splits:
         loader = store_loader(StoreDataset(data_dir, split), batch_size)

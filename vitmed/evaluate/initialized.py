@@ -40,17 +40,18 @@ def evaluate_initialized(dataset: str, protocol: str, models: dict, weights: dic
 
 
 def evaluate_dataset(protocol: str, dataset: str, data_dir: str | Path, *, models: dict, weights: dict,
-                     seeds: list[int], input_size: int, settings: dict) -> list[dict]:
+                     seeds: list[int], input_size: int, eval_crop: str, settings: dict) -> list[dict]:
     """The rows of one dataset's k-NN (``protocol`` "knn", ``settings`` = config ``knn``) or
     linear-probe ("linear", config ``linear_probe``) evaluation of every initialized encoder."""
     if protocol == "knn":
         def evaluate(model):
             return knn_evaluate(model, data_dir, k=settings["k"], temperature=settings["temperature"],
-                                input_size=input_size, batch_size=settings["batch_size"])
+                                input_size=input_size, batch_size=settings["batch_size"], eval_crop=eval_crop)
     elif protocol == "linear":
         def evaluate(model):
             return linear_probe_evaluate(model, data_dir, l2_grid=settings["l2"], max_iter=settings["max_iter"],
-                                         input_size=input_size, batch_size=settings["batch_size"])
+                                         input_size=input_size, batch_size=settings["batch_size"],
+                                         eval_crop=eval_crop)
     else:
         raise ValueError(f"protocol {protocol!r}: the initialized encoders are evaluated by 'knn' or 'linear'")
     n_classes = len(load_meta(data_dir)["classes"])

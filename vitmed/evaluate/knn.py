@@ -43,11 +43,11 @@ def knn_scores(train_features: torch.Tensor, train_labels: torch.Tensor, test_fe
 
 
 def knn_evaluate(model: torch.nn.Module, data_dir, *, k: int, temperature: float, input_size: int,
-                 batch_size: int) -> dict:
+                 batch_size: int, eval_crop: str = "center") -> dict:
     """k-NN score of a frozen encoder: train split as memory bank, test split scored."""
     meta = load_meta(data_dir)
     features, labels = split_features(model, data_dir, ("train", "test"), input_size=input_size,
-                                      batch_size=batch_size)
+                                      eval_crop=eval_crop, batch_size=batch_size)
     train_x, test_x = features["train"], features["test"]
     scores = knn_scores(train_x, labels["train"], test_x, k=k, temperature=temperature,
                         num_classes=len(meta["classes"]), device=next(model.parameters()).device)

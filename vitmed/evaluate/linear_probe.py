@@ -75,10 +75,11 @@ def linear_probe_scores(features: dict[str, torch.Tensor], labels: dict[str, tor
 
 
 def linear_probe_evaluate(model: nn.Module, data_dir, *, l2_grid: list[float], max_iter: int,
-                          input_size: int, batch_size: int) -> dict:
+                          input_size: int, batch_size: int, eval_crop: str = "center") -> dict:
     """Linear-probe score of a frozen encoder on ``data_dir``'s test split."""
     meta = load_meta(data_dir)
-    features, labels = split_features(model, data_dir, SPLITS, input_size=input_size, batch_size=batch_size)
+    features, labels = split_features(model, data_dir, SPLITS, input_size=input_size, eval_crop=eval_crop,
+                                      batch_size=batch_size)
     result = linear_probe_scores(features, labels, task=meta["task"], metric=meta["metric"],
                                  n_outputs=len(meta["classes"]), l2_grid=l2_grid, max_iter=max_iter)
     return dict(result, embedding_dim=int(features["train"].shape[1]))

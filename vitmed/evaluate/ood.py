@@ -33,7 +33,7 @@ def check_same_task(trained_dir: Path, test_dir: Path) -> dict:
 
 
 def evaluate_out_of_distribution(runs: list[dict], trained_dir: str | Path, test_dir: str | Path, *,
-                                 input_size: int, batch_size: int) -> list[dict]:
+                                 input_size: int, batch_size: int, eval_crop: str = "center") -> list[dict]:
     """``runs``: one dict per fine-tuning run, with its ``model_config``, ``checkpoint``
     (best.pt) and ``metrics`` (its metrics.json). Returns one row per run: the run's identity,
     protocol ``ood``, the test set's name and the score on it beside the in-distribution one."""
@@ -41,7 +41,7 @@ def evaluate_out_of_distribution(runs: list[dict], trained_dir: str | Path, test
     meta = check_same_task(trained_dir, test_dir)
     device = select_device()
     loader = store_loader(StoreDataset(test_dir, "test"), batch_size)
-    transform = BatchEval(input_size)
+    transform = BatchEval(input_size, eval_crop)
     rows = []
     for run in runs:
         finetuned = json.loads(Path(run["metrics"]).read_text())

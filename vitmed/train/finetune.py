@@ -86,7 +86,7 @@ def initial_lr_and_optimizer(hp: dict, family: str, pretrained: bool) -> tuple[f
 
 
 def finetune(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, seed: int, lr: float,
-             optimizer: str, hp: dict, input_size: int) -> dict:
+             optimizer: str, hp: dict, input_size: int, eval_crop: str = "center") -> dict:
     """Train ``model`` on ``data_dir``; write ``log.csv``, ``best.pt``; return the result."""
     device = select_device()
     model.to(device)
@@ -94,7 +94,7 @@ def finetune(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, see
     forward = speedups.prepare(model)  # model (its weights are saved) or its compiled wrapper
     meta = load_meta(data_dir)
     task, metric = meta["task"], meta["metric"]
-    augment, evaluate = make_augment(input_size, hp["augment"]), BatchEval(input_size)
+    augment, evaluate = make_augment(input_size, hp["augment"]), BatchEval(input_size, eval_crop)
     val_loader = store_loader(StoreDataset(data_dir, "val"), hp["eval_batch_size"])
     test_loader = store_loader(StoreDataset(data_dir, "test"), hp["eval_batch_size"])
     criterion = loss_function(task)
@@ -134,13 +134,14 @@ def finetune(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, see
 
 
 def finetune_run(model_config: dict, weights: str | None, data_dir: str | Path, run_dir: str | Path, *,
-                 seed: int, hp: dict, input_size: int) -> dict:
+                 seed: int, hp: dict, input_size: int, eval_crop: str = "center") -> dict:
     """One run of the fine-tuning table: the model built from its init (the random init and the
     new classifier head depend on ``seed``), the paper's lr and optimizer for it, trained; returns
     the result with the run's lr, weight decay, weights and parameter count."""
     torch.manual_seed(seed)
     model = build_model(model_config, len(load_meta(data_dir)["classes"]), weights)
     lr, optimizer = initial_lr_and_optimizer(hp, model_config["family"], pretrained=weights is not None)
-    result = finetune(model, data_dir, run_dir, seed=seed, lr=lr, optimizer=optimizer, hp=hp, input_size=input_size)
+    result = finetune(model, data_dir, run_dir, seed=seed, lr=lr, optimizer=optimizer, hp=hp, input_size=input_size,
+                      eval_crop=eval_crop)
     return dict(result, weights=describe_weights(weights), n_parameters=count_parameters(model),
                 lr=lr, weight_decay=hp["weight_decay"])

@@ -19,14 +19,15 @@ from vitmed.train.finetune import finetune
 
 
 def pretrain_source(model_config: dict, data_dir: str | Path, run_dir: str | Path, weights_path: str | Path,
-                    log_csv: str | Path, *, source: dict, finetune_hp: dict, input_size: int) -> dict:
+                    log_csv: str | Path, *, source: dict, finetune_hp: dict, input_size: int,
+                    eval_crop: str = "center") -> dict:
     """Train on the source set in ``run_dir``; copy its best weights to ``weights_path`` and its
     log to ``log_csv``; return the result."""
     hp = dict(finetune_hp, max_epochs=source["epochs"], warmup_iters=source["warmup_iters"], patience=source["epochs"])
     torch.manual_seed(0)
     model = build_model(model_config, num_classes=len(load_meta(data_dir)["classes"]))
     result = finetune(model, data_dir, run_dir, seed=0, lr=source["lr"], optimizer="adamw", hp=hp,
-                      input_size=input_size)
+                      input_size=input_size, eval_crop=eval_crop)
     run_dir = Path(run_dir)
     shutil.copy(run_dir / "log.csv", log_csv)
     with atomic_path(weights_path) as tmp:

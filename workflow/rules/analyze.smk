@@ -28,5 +28,6 @@ rule analyze:
         analysis=config["analysis"],
         saliency=STUDY.saliency,
         input_size=config["input_size"],
+        eval_crop=config["eval_crop"],
     script:
         "../../scripts/analyze.py"

@@ -15,6 +15,7 @@ FROZEN_PARAMS = {
     },
     "seeds": STUDY.seeds,
     "input_size": config["input_size"],
+    "eval_crop": config["eval_crop"],
 }
 
 
@@ -77,6 +78,7 @@ rule ood:
     params:
         runs=ood_runs,
         input_size=config["input_size"],
+        eval_crop=config["eval_crop"],
         batch_size=config["finetune"]["eval_batch_size"],
     script:
         "../../scripts/ood.py"

@@ -22,5 +22,6 @@ rule finetune:
         hp=STUDY.finetune_settings,
         override=lambda wc: STUDY.finetune_override(wc.dataset, wc.model),
         input_size=config["input_size"],
+        eval_crop=config["eval_crop"],
     script:
         "../../scripts/finetune.py"

@@ -22,6 +22,7 @@ rule pretrain_source:
         source=config["imagenet"]["synthetic_source"],
         finetune=STUDY.finetune_settings,
         input_size=config["input_size"],
+        eval_crop=config["eval_crop"],
     script:
         "../../scripts/pretrain_source.py"
 
