@@ -95,3 +95,28 @@ def test_freezing_stops_the_input_end_of_a_vit():
         build_model({"timm_name": "test_vit", "family": "vit", "freeze_blocks": 7}, 3)
     with pytest.raises(ValueError, match="ResNet has no transformer blocks"):
         build_model({"timm_name": "test_resnet", "family": "cnn", "freeze_blocks": 1}, 3)
+
+
+def test_random_init_options_initialize_what_they_say(tmp_path):
+    """timm's own (a ViT's linear weights: truncated normal, std 0.02) or Kaiming (every linear
+    and convolution weight N(0, 2 / fan_in), biases 0); weights given: neither applies."""
+    import math
+
+    from vitmed.models.factory import build_model
+
+    vit = {"timm_name": "vit_tiny_patch16_224", "family": "vit"}
+    torch.manual_seed(0)
+    timm_init = build_model(vit, 10)
+    torch.manual_seed(0)
+    kaiming = build_model(dict(vit, random_init="kaiming"), 10)
+    fc1_timm, fc1_kaiming = timm_init.blocks[0].mlp.fc1, kaiming.blocks[0].mlp.fc1  # (768, 192)
+    assert fc1_timm.weight.std().item() == pytest.approx(0.02, rel=0.15)  # timm: trunc_normal_(std=0.02)
+    assert fc1_kaiming.weight.std().item() == pytest.approx(math.sqrt(2 / 192), rel=0.05)
+    assert fc1_kaiming.bias.abs().max() == 0
+    patch = kaiming.patch_embed.proj  # a convolution: fan in 3 * 16 * 16
+    assert patch.weight.std().item() == pytest.approx(math.sqrt(2 / (3 * 16 * 16)), rel=0.05)
+    head = kaiming.head
+    assert head.weight.std().item() == pytest.approx(math.sqrt(2 / 192), rel=0.15)
+    torch.save(timm_init.state_dict(), tmp_path / "weights.pt")
+    loaded = build_model(dict(vit, random_init="kaiming"), 10, str(tmp_path / "weights.pt"))
+    assert torch.equal(loaded.blocks[0].mlp.fc1.weight, fc1_timm.weight)  # from weights: no re-initialization

@@ -95,3 +95,24 @@ def test_editing_one_runs_override_leaves_the_other_runs_up_to_date(tmp_path):
     out = plan.stdout + plan.stderr
     assert job_counts(out).get("finetune") == 1
     assert "model=ViT-toy" in out and "model=ResNet-toy" not in out
+
+
+def test_random_init_optimizer_follows_the_footnote_per_model():
+    """Footnote 4: randomly initialized DeiT used AdamW; everything else Adam (the paper's config
+    gives Swin-T its own optimizer_random); from weights every model uses Adam."""
+    import yaml
+    from helpers import ROOT
+    from snakemake.utils import validate
+
+    from vitmed.study import Study
+    from vitmed.train.finetune import initial_lr_and_optimizer
+
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+    study, hp = Study.from_config(config), config["finetune"]
+    chosen = {name: initial_lr_and_optimizer(hp, study.model_configs[name], pretrained=False)
+              for name in ("DeiT-S", "SWIN-T", "ResNet50", "DeiT-B")}
+    assert chosen == {"DeiT-S": (1e-3, "adamw"), "SWIN-T": (1e-3, "adam"), "ResNet50": (1e-3, "adam"),
+                      "DeiT-B": (1e-3, "adamw")}
+    assert initial_lr_and_optimizer(hp, study.model_configs["DeiT-S"], pretrained=True) == (1e-4, "adam")
+    assert initial_lr_and_optimizer(hp, {"family": "cnn", "optimizer_random": "sgd"}, pretrained=False)[1] == "sgd"

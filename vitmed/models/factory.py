@@ -119,10 +119,24 @@ def create_model(timm_name: str, num_classes: int, weights: str | None = None,
     return model
 
 
+def kaiming_init(model: nn.Module) -> nn.Module:
+    """He et al.'s normal initialization (fan in, ReLU gain) of every convolution and linear
+    weight, biases zero: the ViT paper's "Kaiming initialization" read literally."""
+    for module in model.modules():
+        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+    return model
+
+
 def build_model(model_config: dict, num_classes: int, weights: str | None = None) -> nn.Module:
-    """``create_model`` from a study's ``models.<name>`` entry."""
+    """``create_model`` from a study's ``models.<name>`` entry; from random init, timm's own
+    initialization unless the entry says ``random_init: kaiming``."""
     model = create_model(model_config["timm_name"], num_classes, weights, model_config.get("kwargs"),
                          model_config.get("self_attention"))
+    if weights is None and model_config.get("random_init", "timm") == "kaiming":
+        kaiming_init(model)
     return freeze_first_blocks(model, model_config.get("freeze_blocks", 0))
 
 

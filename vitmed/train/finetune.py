@@ -76,13 +76,17 @@ def run_hparams(finetune: dict, override: dict) -> dict:
     return hp
 
 
-def initial_lr_and_optimizer(hp: dict, family: str, pretrained: bool) -> tuple[float, str]:
+def initial_lr_and_optimizer(hp: dict, model_config: dict, pretrained: bool) -> tuple[float, str]:
     """The paper's choice per run: the ``pretrained`` or ``random`` learning rate by whether the
-    run starts from weights; AdamW (``optimizer_random_vit``) for a ViT trained from scratch,
-    ``optimizer`` (Adam) otherwise."""
+    run starts from weights; from random init the model's own ``optimizer_random`` where it has
+    one (the footnote's AdamW is DeiT's: the paper's Swin-T says Adam), else AdamW
+    (``optimizer_random_vit``) for a ViT, ``optimizer`` (Adam) for a CNN; ``optimizer`` from weights."""
     lr = hp["lr"]["pretrained" if pretrained else "random"]
-    random_vit = not pretrained and family == "vit"
-    return lr, hp["optimizer_random_vit" if random_vit else "optimizer"]
+    if pretrained:
+        return lr, hp["optimizer"]
+    if model_config.get("optimizer_random"):
+        return lr, model_config["optimizer_random"]
+    return lr, hp["optimizer_random_vit" if model_config["family"] == "vit" else "optimizer"]
 
 
 def finetune(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, seed: int, lr: float,
@@ -140,7 +144,7 @@ def finetune_run(model_config: dict, weights: str | None, data_dir: str | Path, 
     the result with the run's lr, weight decay, weights and parameter count."""
     torch.manual_seed(seed)
     model = build_model(model_config, len(load_meta(data_dir)["classes"]), weights)
-    lr, optimizer = initial_lr_and_optimizer(hp, model_config["family"], pretrained=weights is not None)
+    lr, optimizer = initial_lr_and_optimizer(hp, model_config, pretrained=weights is not None)
     result = finetune(model, data_dir, run_dir, seed=seed, lr=lr, optimizer=optimizer, hp=hp, input_size=input_size,
                       eval_crop=eval_crop)
     return dict(result, weights=describe_weights(weights), n_parameters=count_parameters(model),
