@@ -197,3 +197,66 @@ def test_device_batches_never_wait_for_the_host(transform):
         out = transform(images)
     assert out.shape == (4, 3, 16, 16) and out.device.type == "meta"
     assert transfers.copies == ["aten._to_copy.default"]
+
+
+def test_batched_gaussian_blur_equals_torchvisions_per_image_blur():
+    """DINO's blur: each image its own sigma (0 leaves it as it is), reflected edges."""
+    from torchvision.transforms import v2
+
+    from vitmed.data.augment import blur_kernel_size, gaussian_blur
+
+    images = torch.rand((4, 3, 24, 20), generator=torch.Generator().manual_seed(0)) * 255
+    sigma = torch.tensor([0.1, 0.7, 2.0, 0.0])
+    size = blur_kernel_size(2.0)
+    assert size == 13
+    ours = gaussian_blur(images, sigma, size)
+    for image, s, out in zip(images[:3], sigma[:3], ours[:3]):
+        torch.testing.assert_close(out, v2.functional.gaussian_blur(image, [size, size], [float(s), float(s)]),
+                                   atol=1e-3, rtol=1e-5)
+    torch.testing.assert_close(ours[3], images[3])
+    assert (ours[2] - images[2]).abs().mean() > 5  # a 2-pixel blur of noise changes it a lot
+
+
+def full_image_params(n, size, **extra):
+    """No crop, flip or jitter: the image itself, so that one operation can be checked alone."""
+    ones, zeros = torch.ones(n), torch.zeros(n)
+    return AugmentParams(torch.tensor([[0.0, 0.0, size, size]] * n), zeros.bool(), zeros.bool(), ones, ones, ones,
+                         zeros, **extra)
+
+
+def test_solarization_and_grayscale_equal_torchvisions_per_image_functions():
+    from torchvision.transforms import v2
+
+    images = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    cfg = {"crop_scale": [1.0, 1.0], "hflip": 0.0, "vflip": 0.0, "color_jitter": dict(NO_JITTER, p=0.0),
+           "solarize_p": 0.5, "grayscale_p": 0.5}
+    augment = BatchAugment(16, cfg)
+    chosen = torch.tensor([True, False, True, False])
+    solarized = denormalize(augment.apply(images, full_image_params(4, 16, solarize=chosen)))
+    for image, flag, out in zip(images, chosen, solarized):
+        expected = v2.functional.solarize(image, 128) if flag else image
+        torch.testing.assert_close(out, expected.float() / 255, atol=1e-5, rtol=0)
+    gray = denormalize(augment.apply(images, full_image_params(4, 16, gray=chosen)))
+    for image, flag, out in zip(images, chosen, gray):
+        expected = v2.functional.rgb_to_grayscale(image.float(), num_output_channels=3) if flag else image.float()
+        torch.testing.assert_close(out, expected / 255, atol=2e-4, rtol=0)  # luma weights 0.299 vs 0.2989
+
+
+def test_dino_views_draw_their_own_operations_and_leave_the_fine_tuning_draws_alone():
+    from vitmed.data.augment import make_augment
+
+    base = {"crop_scale": [0.35, 1.0], "hflip": 0.5, "vflip": 0.5,
+            "color_jitter": {"brightness": 0.3, "contrast": 0.3, "saturation": 0.3, "hue": 0.05, "p": 0.8}}
+    torch.manual_seed(3)
+    plain = make_augment(16, base).sample(64, 24, 24)
+    torch.manual_seed(3)
+    dino = make_augment(16, dict(base, grayscale_p=0.2, blur_p=1.0, blur_sigma=[0.1, 2.0], solarize_p=0.2))
+    drawn = dino.sample(64, 24, 24)
+    for field in ("boxes", "hflip", "vflip", "brightness", "contrast", "saturation", "hue"):
+        assert torch.equal(getattr(plain, field), getattr(drawn, field)), field
+    assert plain.gray is None and plain.blur_sigma is None and plain.solarize is None
+    assert drawn.blur_sigma.min() >= 0.1 and drawn.blur_sigma.max() <= 2.0  # p = 1: every image blurred
+    assert 0 < drawn.gray.sum() < 64 and 0 < drawn.solarize.sum() < 64
+    images = torch.randint(0, 256, (64, 3, 24, 24), dtype=torch.uint8)
+    out = dino.apply(images, drawn)
+    assert out.shape == (64, 3, 16, 16) and torch.isfinite(out).all()

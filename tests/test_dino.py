@@ -31,8 +31,8 @@ def dino_config(**overrides) -> dict:
         head_hidden_dim=64,
         head_bottleneck_dim=16,
         num_workers=0,
-        global_crops={"size": 16, "scale": [0.5, 1.0]},
-        local_crops={"number": 2, "size": 8, "scale": [0.2, 0.5]},
+        global_crops=dict(cfg["global_crops"], size=16, scale=[0.5, 1.0]),
+        local_crops=dict(cfg["local_crops"], number=2, size=8, scale=[0.2, 0.5]),
     )
     cfg.update(overrides)
     return cfg

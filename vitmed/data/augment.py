@@ -76,6 +76,28 @@ def colour_maps(brightness: torch.Tensor, contrast: torch.Tensor, saturation: to
     return hue_matrices(hue) @ desaturate * scale, (1 - contrast) * brightness
 
 
+def gaussian_blur(images: torch.Tensor, sigma: torch.Tensor, kernel_size: int) -> torch.Tensor:
+    """Float (n, C, H, W) images, each blurred with its own Gaussian (``sigma``: (n,), 0 = left
+    as it is), separably, edges reflected: torchvision's ``gaussian_blur`` per image, in one
+    grouped convolution per axis for the batch."""
+    n, channels, height, width = images.shape
+    radius = min((kernel_size - 1) // 2, height - 1, width - 1)  # reflection needs a pad below the side
+    x = torch.arange(-radius, radius + 1, device=images.device, dtype=images.dtype)
+    pdf = torch.exp(-0.5 * (x / sigma.to(images.dtype).clamp(min=1e-6).view(n, 1)) ** 2)
+    kernels = (pdf / pdf.sum(1, keepdim=True)).repeat_interleave(channels, dim=0)  # (n * C, k)
+    flat = images.reshape(1, n * channels, height, width)
+    flat = F.conv2d(F.pad(flat, (radius, radius, 0, 0), mode="reflect"), kernels.view(n * channels, 1, 1, -1),
+                    groups=n * channels)
+    flat = F.conv2d(F.pad(flat, (0, 0, radius, radius), mode="reflect"), kernels.view(n * channels, 1, -1, 1),
+                    groups=n * channels)
+    return flat.view(n, channels, height, width)
+
+
+def blur_kernel_size(sigma_max: float) -> int:
+    """An odd kernel covering three standard deviations of the widest blur."""
+    return 2 * math.ceil(3 * sigma_max) + 1
+
+
 def _send(tensors: list[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
     """CPU tensors -> the same on ``device`` in one copy; to a GPU from pinned memory without
     blocking, so the host never waits for the device's queue to drain."""
@@ -84,6 +106,14 @@ def _send(tensors: list[torch.Tensor], device: torch.device) -> list[torch.Tenso
     packed = torch.cat([t.flatten() for t in tensors])
     packed = packed.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else packed.to(device)
     return [part.view(t.shape) for part, t in zip(packed.split([t.numel() for t in tensors]), tensors)]
+
+
+def _crop_map(params: AugmentParams, height: int, width: int) -> torch.Tensor:
+    """The crop box and flips as an affine map: output pixel centre u in [-1, 1] -> input
+    coordinate scale * u + shift, per axis: (n, 4) = x scale, x shift, y scale, y shift."""
+    x1, y1, x2, y2 = params.boxes.unbind(1)
+    return torch.stack([torch.where(params.hflip, -1.0, 1.0) * (x2 - x1) / width, (x1 + x2) / width - 1,
+                        torch.where(params.vflip, -1.0, 1.0) * (y2 - y1) / height, (y1 + y2) / height - 1], 1)
 
 
 @dataclass
@@ -97,11 +127,18 @@ class AugmentParams:
     contrast: torch.Tensor
     saturation: torch.Tensor
     hue: torch.Tensor
+    # DINO's further views (absent from the fine-tuning recipe): grayscale, blur sigma (0 = none), solarize
+    gray: torch.Tensor | None = None
+    blur_sigma: torch.Tensor | None = None
+    solarize: torch.Tensor | None = None
 
 
 class BatchAugment(nn.Module):
     """uint8 (B, 3, H, W) -> normalized float (B, 3, S, S): random resized crop, horizontal
-    and vertical flips, colour jitter (with probability ``p``), ImageNet normalization."""
+    and vertical flips, colour jitter (with probability ``p``), ImageNet normalization; and,
+    where ``augment`` asks (DINO's views), random grayscale (``grayscale_p``), Gaussian blur
+    (``blur_p``, sigma ~ U(``blur_sigma``)) and solarization (``solarize_p``, threshold 128), in
+    DINO's order: jitter, grayscale, blur, solarize."""
 
     def __init__(self, output_size: int, augment: dict):
         super().__init__()
@@ -109,6 +146,9 @@ class BatchAugment(nn.Module):
         self.scale = tuple(augment["crop_scale"])
         self.hflip, self.vflip = augment["hflip"], augment["vflip"]
         self.jitter = augment["color_jitter"]
+        self.grayscale = augment.get("grayscale_p", 0.0)
+        self.blur, self.blur_sigma = augment.get("blur_p", 0.0), tuple(augment.get("blur_sigma", (0.1, 2.0)))
+        self.solarize = augment.get("solarize_p", 0.0)
 
     def sample(self, n: int, height: int, width: int) -> AugmentParams:
         j = self.jitter
@@ -118,7 +158,15 @@ class BatchAugment(nn.Module):
         factors = [torch.where(apply, _uniform(n, max(0.0, 1 - j[k]), 1 + j[k]), 1.0)
                    for k in ("brightness", "contrast", "saturation")]
         hue = torch.where(apply, _uniform(n, -j["hue"], j["hue"]), 0.0)
-        return AugmentParams(boxes, hflip, vflip, *factors, hue)
+        params = AugmentParams(boxes, hflip, vflip, *factors, hue)
+        # drawn only where asked for, after the rest: the fine-tuning recipe's draws stay the same
+        if self.grayscale > 0:
+            params.gray = torch.rand(n) < self.grayscale
+        if self.blur > 0:
+            params.blur_sigma = torch.where(torch.rand(n) < self.blur, _uniform(n, *self.blur_sigma), 0.0)
+        if self.solarize > 0:
+            params.solarize = torch.rand(n) < self.solarize
+        return params
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -129,25 +177,53 @@ class BatchAugment(nn.Module):
         n, _, height, width = images.shape
         size, device = self.output_size, images.device
         matrix, offset = colour_maps(params.brightness, params.contrast, params.saturation, params.hue)
-        # the crop: output pixel centre u in [-1, 1] -> input coordinate scale * u + shift
-        x1, y1, x2, y2 = params.boxes.unbind(1)
-        crop = torch.stack([torch.where(params.hflip, -1.0, 1.0) * (x2 - x1) / width, (x1 + x2) / width - 1,
-                            torch.where(params.vflip, -1.0, 1.0) * (y2 - y1) / height, (y1 + y2) / height - 1], 1)
+        if params.gray is not None:  # affine too: luma in every channel after the jitter (offsets are gray)
+            matrix = torch.where(params.gray.view(n, 1, 1), torch.ones(3, 1) @ _GRAY.view(1, 3) @ matrix, matrix)
+        if params.blur_sigma is not None or params.solarize is not None:
+            return self._apply_in_pixels(images, params, matrix, offset)
+        crop = _crop_map(params, height, width)
         # normalization folded in: ((M x / 255 + offset * luma) - mean) / std, pixel values 0..255
         mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1)
         crop, matrix, bias_per_luma, shift, high, gray = _send(
             [crop, matrix / (255 * std), offset.view(n, 1, 1) / (255 * std), -mean / std, (1 - mean) / std,
              _GRAY.view(1, 3, 1)], device)
 
+        x = self._sample_crop(images, crop)
+        luma = x.mean(2, keepdim=True).transpose(1, 2) @ gray  # (n, 1, 1): each image's mean luma
+        x = torch.baddbmm(bias_per_luma * luma + shift, matrix, x).clamp_(shift, high)
+        return x.view(n, 3, size, size)
+
+    def _sample_crop(self, images: torch.Tensor, crop: torch.Tensor) -> torch.Tensor:
+        """Each image's crop box and flips, one bilinear sample per output pixel: (n, 3, S * S)."""
+        size, device = self.output_size, images.device
         u = (torch.arange(size, device=device) + 0.5) * (2 / size) - 1
         gx = crop[:, 0:1] * u + crop[:, 1:2]
         gy = crop[:, 2:3] * u + crop[:, 3:4]
         grid = torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), dim=-1)
         x = images.to(torch.float32, memory_format=torch.contiguous_format)  # one pass from channels-last uint8
-        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False).flatten(2)
-        luma = x.mean(2, keepdim=True).transpose(1, 2) @ gray  # (n, 1, 1): each image's mean luma
-        x = torch.baddbmm(bias_per_luma * luma + shift, matrix, x).clamp_(shift, high)
-        return x.view(n, 3, size, size)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False).flatten(2)
+
+    def _apply_in_pixels(self, images: torch.Tensor, params: AugmentParams, matrix: torch.Tensor,
+                         offset: torch.Tensor) -> torch.Tensor:
+        """DINO's views: blur and solarization act on the clamped 0-255 pixels, so the colour map
+        is applied and clamped in pixel units, then they, then the normalization."""
+        n, _, height, width = images.shape
+        size = self.output_size
+        crop = _crop_map(params, height, width)
+        sigma = params.blur_sigma if params.blur_sigma is not None else torch.zeros(n)
+        solarize = (params.solarize if params.solarize is not None else torch.zeros(n, dtype=torch.bool)).float()
+        crop, matrix, offset, gray, sigma, solarize, mean, std = _send(
+            [crop, matrix, offset.view(n, 1, 1), _GRAY.view(1, 3, 1), sigma, solarize,
+             torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)],
+            images.device)
+        x = self._sample_crop(images, crop)
+        luma = x.mean(2, keepdim=True).transpose(1, 2) @ gray
+        x = torch.baddbmm(offset * luma, matrix, x).clamp_(0, 255).view(n, 3, size, size)
+        if params.blur_sigma is not None:
+            x = gaussian_blur(x, sigma, blur_kernel_size(self.blur_sigma[1]))
+        if params.solarize is not None:  # PIL's solarize: pixels at or above 128 are inverted
+            x = torch.where((solarize.view(n, 1, 1, 1) > 0) & (x >= 128), 255 - x, x)
+        return (x / 255 - mean) / std
 
 
 class PerImageAugment(nn.Module):
@@ -157,12 +233,15 @@ class PerImageAugment(nn.Module):
 
     def __init__(self, output_size: int, augment: dict):
         super().__init__()
-        j = augment["color_jitter"]
+        j, sigma = augment["color_jitter"], tuple(augment.get("blur_sigma", (0.1, 2.0)))
         self.pipeline = v2.Compose([
             v2.RandomResizedCrop(output_size, scale=tuple(augment["crop_scale"]), antialias=True),
             v2.RandomHorizontalFlip(augment["hflip"]),
             v2.RandomVerticalFlip(augment["vflip"]),
             v2.RandomApply([v2.ColorJitter(j["brightness"], j["contrast"], j["saturation"], j["hue"])], p=j["p"]),
+            v2.RandomGrayscale(augment.get("grayscale_p", 0.0)),
+            v2.RandomApply([v2.GaussianBlur(blur_kernel_size(sigma[1]), sigma)], p=augment.get("blur_p", 0.0)),
+            v2.RandomSolarize(128, p=augment.get("solarize_p", 0.0)),
             v2.ToDtype(torch.float32, scale=True),
             v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
         ])

@@ -85,19 +85,24 @@ def param_groups(model: nn.Module) -> list[dict]:
 
 
 class MultiCropViews:
-    """DINO's views of a batch: two global crops, then ``local_crops.number`` local crops, each
-    augmented on the batch's device (vitmed.data.augment)."""
+    """DINO's views of a batch (``DataAugmentationDINO``): two global crops, the first always
+    blurred, the second rarely blurred and sometimes solarized, then ``local_crops.number`` local
+    crops, half of them blurred; all with flips, colour jitter and random grayscale, augmented on
+    the batch's device (vitmed.data.augment)."""
 
     def __init__(self, cfg: dict):
-        crops = cfg["augment"]
-        self.global_view = make_augment(
-            cfg["global_crops"]["size"], dict(crops, crop_scale=cfg["global_crops"]["scale"])
-        )
-        self.local_view = make_augment(cfg["local_crops"]["size"], dict(crops, crop_scale=cfg["local_crops"]["scale"]))
-        self.n_local = cfg["local_crops"]["number"]
+        crops, global_crops, local_crops = cfg["augment"], cfg["global_crops"], cfg["local_crops"]
+        self.global_views = [
+            make_augment(global_crops["size"], dict(crops, crop_scale=global_crops["scale"], blur_p=blur,
+                                                    solarize_p=solarize))
+            for blur, solarize in zip(global_crops["blur_p"], global_crops["solarize_p"])
+        ]
+        self.local_view = make_augment(local_crops["size"], dict(crops, crop_scale=local_crops["scale"],
+                                                                 blur_p=local_crops["blur_p"]))
+        self.n_local = local_crops["number"]
 
     def __call__(self, images: torch.Tensor) -> list[torch.Tensor]:
-        return [self.global_view(images) for _ in range(2)] + [self.local_view(images) for _ in range(self.n_local)]
+        return [view(images) for view in self.global_views] + [self.local_view(images) for _ in range(self.n_local)]
 
 
 def pretrain_dino(backbone: nn.Module, data_dir: str | Path, run_dir: str | Path, weights_path: str | Path,
