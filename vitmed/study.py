@@ -14,7 +14,7 @@ from functools import cached_property
 SOURCE = "source-imagenet"  # the synthetic ImageNet stand-in, prepared like a dataset
 # the synthetic ImageNet stand-in's split (workflow and plan): most of it trains the source model
 SOURCE_SPLIT = {"train": 0.8, "val": 0.1, "test": 0.1}
-HUB = "timm-hub"  # = vitmed.models.factory.HUB: the model's pretrained weights from timm's hub
+HUB = "timm-hub"  # a weights source: the model's pretrained weights from timm's hub (vitmed.models.factory)
 PRETRAINED_INITS = ("random", "imagenet", "pretrained")  # the inits an ablation may start from
 
 # The task of each source's labels, known before any job reads them (MedMNIST's depends on the
@@ -42,7 +42,6 @@ class Artefact:
     """A table or figure of the study: its files, the rule that writes them, and its entry in
     the ``snakemake --report`` page (category; caption ``workflow/report/<caption>.rst``)."""
     name: str
-    title: str
     rule: str
     files: tuple[str, ...]
     category: str
@@ -52,12 +51,12 @@ class Artefact:
         return [f"{results}/{file}" for file in self.files]
 
 
-def _table(name: str, rule: str, category: str, title: str, exts=("csv", "md", "tex"), caption: str = "") -> Artefact:
-    return Artefact(name, title, rule, tuple(f"tables/{name}.{ext}" for ext in exts), category, caption or name)
+def _table(name: str, rule: str, category: str, exts=("csv", "md", "tex")) -> Artefact:
+    return Artefact(name, rule, tuple(f"tables/{name}.{ext}" for ext in exts), category, name)
 
 
-def _figure(name: str, rule: str, category: str, title: str, caption: str = "") -> Artefact:
-    return Artefact(name, title, rule, (f"figures/{name}.png", f"figures/{name}.pdf"), category, caption or name)
+def _figure(name: str, rule: str, category: str) -> Artefact:
+    return Artefact(name, rule, (f"figures/{name}.png", f"figures/{name}.pdf"), category, name)
 
 
 # The protocol of runs.parquet each result table of rule ``tables`` summarizes.
@@ -289,33 +288,25 @@ class Study:
     @cached_property
     def artefacts(self) -> list[Artefact]:
         """Every table and figure this study writes, in the papers' order."""
-        items = [
-            _table(name, "tables", category, self.table_title(name)) for name, category in self.result_tables.items()
-        ]
-        items += [
-            _table("welch", "welch", "CNN vs ViT statistics", "CNN vs ViT: Welch's t-test over seeds", ("csv", "md"))
-        ]
+        items = [_table(name, "tables", category) for name, category in self.result_tables.items()]
+        items.append(_table("welch", "welch", "CNN vs ViT statistics", ("csv", "md")))
         if self.config["published_comparison"]:
             items.append(_table("published_comparison", "published_comparison", "Comparison with the paper",
-                                "Ours beside the paper's Tables 1, 3, 4 and 5", ("csv", "md")))
-        items += [_figure("figure1", "figure1", "Figure 1", "Figure 1: fine-tuning vs k-NN"),
-                  _figure("cka", "figure_cka", "CKA", "CKA, layer x layer: initialized vs fine-tuned"),
-                  _figure("cka_models", "figure_cka", "CKA", "CKA, last layer: model vs model")]
+                                ("csv", "md")))
+        items += [_figure("figure1", "figure1", "Figure 1"), _figure("cka", "figure_cka", "CKA"),
+                  _figure("cka_models", "figure_cka", "CKA")]
         if self.attention_models:
-            items.append(_figure("figure5", "figure5", "Figure 5", "Figure 5: mean attention distance"))
+            items.append(_figure("figure5", "figure5", "Figure 5"))
         if self.saliency_on:
-            items.append(_figure("figure4", "figure4", "Figure 4", "Figure 4: Grad-CAM and CLS attention"))
+            items.append(_figure("figure4", "figure4", "Figure 4"))
         if self.capacity_on:
-            items += [_table("table4", "capacity", "Table 4", "Table 4: model capacity"),
-                      _figure("figure3", "capacity", "Figure 3", "Figure 3: metric against parameter count")]
+            items += [_table("table4", "capacity", "Table 4"), _figure("figure3", "capacity", "Figure 3")]
         if self.patch_sizes:
-            items.append(_table("table5", "patch_size", "Table 5", "Table 5: ViT patch size"))
+            items.append(_table("table5", "patch_size", "Table 5"))
         if self.self_attention:
-            items.append(_table("self_attention", "self_attention", "Self-attention",
-                                "CNNs with and without self-attention (Piater et al., Table 2)"))
+            items.append(_table("self_attention", "self_attention", "Self-attention"))
         if self.freezing:
-            items += [_table("freezing", "freezing", "Freezing", "Progressive freezing (Palés Huix et al., Figure 4)"),
-                      _figure("freezing", "freezing", "Freezing", "Progressive freezing, the metric against N")]
+            items += [_table("freezing", "freezing", "Freezing"), _figure("freezing", "freezing", "Freezing")]
         return items
 
     def artefacts_of(self, rule: str) -> list[Artefact]:

@@ -18,8 +18,7 @@ from vitmed.data.constants import IMAGENET_MEAN, IMAGENET_STD
 from vitmed.models.freezing import freeze_first_blocks
 from vitmed.models.self_attention import PREFIX as ATTENTION_PREFIX
 from vitmed.models.self_attention import insert_global_attention, replace_with_local_attention
-
-HUB = "timm-hub"
+from vitmed.study import HUB
 
 
 def _classifier_prefixes(model: nn.Module) -> tuple[str, ...]:
