@@ -187,3 +187,23 @@ def test_compiled_pretraining_gives_the_eager_losses_and_unwrapped_weights(colou
     assert compiled.keys() == eager.keys(), "weights saved without torch.compile's _orig_mod prefix"
     for key in eager:
         torch.testing.assert_close(compiled[key], eager[key], rtol=1e-3, atol=1e-4)
+
+
+def test_the_vit_student_has_dinos_stochastic_depth_and_the_teacher_none():
+    from timm.layers import DropPath
+
+    from vitmed.train.dino import dino_backbones
+
+    vit = {"timm_name": "test_vit", "family": "vit", "kwargs": {"img_size": 16, "patch_size": 4}}
+    torch.manual_seed(0)
+    student, teacher = dino_backbones(vit, None, drop_path=0.1)
+    rates = [m.drop_prob for m in student.modules() if isinstance(m, DropPath)]
+    assert rates and max(rates) == pytest.approx(0.1)  # timm's linear decay: the last block's rate
+    assert not any(isinstance(m, DropPath) for m in teacher.modules())
+    for (name, a), (_, b) in zip(student.state_dict().items(), teacher.state_dict().items()):
+        assert torch.equal(a, b), name
+    images = torch.randn(4, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(teacher.train()(images), teacher(images))  # deterministic in train mode
+    cnn, cnn_teacher = dino_backbones({"timm_name": "test_resnet", "family": "cnn"}, None, drop_path=0.1)
+    assert not any(isinstance(m, DropPath) for m in [*cnn.modules(), *cnn_teacher.modules()])

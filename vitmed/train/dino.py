@@ -30,7 +30,7 @@ from vitmed.data.dataset import StoreDataset, store_loader
 from vitmed.jobs.devices import select_device
 from vitmed.jobs.io import atomic_path
 from vitmed.jobs.speedups import Speedups
-from vitmed.models.factory import embed
+from vitmed.models.factory import build_model, embed
 from vitmed.train.loop import EpochLoop, finite_losses
 
 log = logging.getLogger(__name__)
@@ -105,12 +105,25 @@ class MultiCropViews:
         return [view(images) for view in self.global_views] + [self.local_view(images) for _ in range(self.n_local)]
 
 
+def dino_backbones(model_config: dict, weights: str | None, drop_path: float) -> tuple[nn.Module, nn.Module]:
+    """Student and teacher backbones from the same weights: a ViT student with stochastic depth
+    ``drop_path`` (DINO's 0.1), the teacher without (CNNs: neither, as in DINO)."""
+    student_config = model_config
+    if model_config["family"] == "vit" and drop_path > 0:
+        student_config = dict(model_config, kwargs={**model_config.get("kwargs", {}), "drop_path_rate": drop_path})
+    student = build_model(student_config, num_classes=0, weights=weights)
+    teacher = build_model(model_config, num_classes=0, weights=weights)
+    teacher.load_state_dict(student.state_dict())  # the same start, whatever initialized them
+    return student, teacher
+
+
 def pretrain_dino(backbone: nn.Module, data_dir: str | Path, run_dir: str | Path, weights_path: str | Path,
-                  cfg: dict, *, seed: int) -> list[dict]:
-    """Train DINO from ``backbone``; write the teacher backbone's state dict to ``weights_path``
-    and the per-epoch log to ``run_dir/log.csv``; return the log rows."""
+                  cfg: dict, *, seed: int, teacher_backbone: nn.Module | None = None) -> list[dict]:
+    """Train DINO from ``backbone`` (the student's; the teacher's is ``teacher_backbone`` or a
+    copy); write the teacher backbone's state dict to ``weights_path`` and the per-epoch log to
+    ``run_dir/log.csv``; return the log rows."""
     torch.manual_seed(seed)
-    teacher_backbone = copy.deepcopy(backbone)
+    teacher_backbone = copy.deepcopy(backbone) if teacher_backbone is None else teacher_backbone
     student = DinoNetwork(backbone, cfg)
     # built, not deep-copied: the head's weight norm cannot be deep-copied
     teacher = DinoNetwork(teacher_backbone, cfg).requires_grad_(False)
