@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Issue 8's GPU measurements in one run (about 4 minutes on one H200 with 16 cores): the data
+# The GPU measurements in one run (issue 8: about 4 minutes on one H200 with 16 cores): the data
 # path against PIL, the training loop against pure compute for a CNN and a ViT (the store read
 # in the training process, as the study's configs do, and by 8 loader processes), and k-NN
-# against scikit-learn. Prints everything; with OUT set, also writes $OUT/benchmarks.txt.
+# against scikit-learn, DINO's epoch against its compute and its views against PIL (issue 17).
+# Prints everything; with OUT set, also writes $OUT/benchmarks.txt.
 #   bash benchmarks/gpu.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,4 +17,6 @@ python="${PYTHON:-python3}"
   done
   "$python" benchmarks/finetune_loop.py --model deit_small_patch16_224 --images 1024 --workers 0
   "$python" benchmarks/knn_vs_sklearn.py
+  "$python" benchmarks/dino_loop.py --model vit_small_patch16_224 --store-size 256 --global-size 224 \
+      --local-size 96 --local-crops 8 --images 1024 --pil-workers 8
 } 2>&1 | grep -v "prepare store" | tee "${OUT:-/tmp}/benchmarks.txt"

@@ -105,6 +105,35 @@ class MultiCropViews:
         return [view(images) for view in self.global_views] + [self.local_view(images) for _ in range(self.n_local)]
 
 
+class DinoStep:
+    """One DINO optimizer step on a batch's views: teacher on the global views, student on all,
+    the loss with centring and sharpening, clipped gradients, the last layer frozen in the first
+    epoch, then the teacher's EMA update. Returns the loss (on the device: read once per epoch)."""
+
+    def __init__(self, student: DinoNetwork, teacher: DinoNetwork, criterion: DINOLoss,
+                 optimizer: torch.optim.Optimizer, speedups: Speedups, clip_grad: float):
+        self.student, self.teacher, self.criterion, self.optimizer = student, teacher, criterion, optimizer
+        self.student_forward, self.teacher_forward = speedups.prepare(student), speedups.prepare(teacher)
+        self.speedups, self.clip_grad = speedups, clip_grad
+
+    def __call__(self, crops: list[torch.Tensor], teacher_temp: float, epoch: int, momentum: float) -> torch.Tensor:
+        device = crops[0].device
+        with self.speedups.training_step(device):
+            with self.speedups.autocast(device):
+                with torch.no_grad():
+                    teacher_out = [self.teacher_forward(crop).float() for crop in crops[:2]]  # global views only
+                student_out = [self.student_forward(crop).float() for crop in crops]
+            loss = self.criterion(teacher_out, student_out, teacher_temp=teacher_temp)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+        if self.clip_grad > 0:
+            nn.utils.clip_grad_norm_(self.student.parameters(), self.clip_grad)
+        self.student.head.cancel_last_layer_gradients(epoch)
+        self.optimizer.step()
+        update_momentum(self.student, self.teacher, momentum)
+        return loss.detach()
+
+
 def dino_backbones(model_config: dict, weights: str | None, drop_path: float) -> tuple[nn.Module, nn.Module]:
     """Student and teacher backbones from the same weights: a ViT student with stochastic depth
     ``drop_path`` (DINO's 0.1), the teacher without (CNNs: neither, as in DINO)."""
@@ -134,7 +163,6 @@ def pretrain_dino(backbone: nn.Module, data_dir: str | Path, run_dir: str | Path
     # bf16, channels-last and torch.compile as in fine-tuning; compiled, each network holds one
     # graph per crop size (global and local), so the multi-crop views cost two compilations
     speedups = Speedups(cfg["precision"], cfg["channels_last"], cfg["compile"])
-    student_forward, teacher_forward = speedups.prepare(student), speedups.prepare(teacher)
     criterion = DINOLoss(cfg["out_dim"], student_temp=cfg["student_temp"],
                          center_momentum=cfg["center_momentum"]).to(device)
     optimizer = torch.optim.AdamW(param_groups(student), lr=0.0)
@@ -149,6 +177,7 @@ def pretrain_dino(backbone: nn.Module, data_dir: str | Path, run_dir: str | Path
                                "criterion": criterion})
     loop.restore(device)
 
+    step = DinoStep(student, teacher, criterion, optimizer, speedups, cfg["clip_grad"])
     loader = store_loader(dataset, cfg["batch_size"], shuffle=True, drop_last=True, num_workers=cfg["num_workers"])
     for epoch, batches in loop.epochs(loader):
         student.train()
@@ -161,20 +190,7 @@ def pretrain_dino(backbone: nn.Module, data_dir: str | Path, run_dir: str | Path
             for group in optimizer.param_groups:
                 group["lr"] = schedule.lr(it)
             crops = [speedups.inputs(view) for view in views(images.to(device, non_blocking=True))]
-            with speedups.training_step(device):
-                with speedups.autocast(device):
-                    with torch.no_grad():
-                        teacher_out = [teacher_forward(crop).float() for crop in crops[:2]]  # global views only
-                    student_out = [student_forward(crop).float() for crop in crops]
-                loss = criterion(teacher_out, student_out, teacher_temp=temp)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-            if cfg["clip_grad"] > 0:
-                nn.utils.clip_grad_norm_(student.parameters(), cfg["clip_grad"])
-            student.head.cancel_last_layer_gradients(epoch)
-            optimizer.step()
-            update_momentum(student, teacher, schedule.momentum(it))
-            losses.append(loss.detach())
+            losses.append(step(crops, temp, epoch, schedule.momentum(it)))
             loop.state["iteration"] += 1
         losses = finite_losses(losses, first_iteration, f"DINO epoch {epoch},")
         last = loop.state["iteration"] - 1
