@@ -167,6 +167,10 @@ def test_crop_box_and_flip_select_the_right_pixels():
     out = denormalize(augment(4).apply(images, params))
     expected = images[0, :, 4:8, 2:6].flip(-1).float() / 255
     torch.testing.assert_close(out[0], expected, atol=1e-5, rtol=0)
+    for hflip, vflip, dims in ((False, True, [-2]), (True, True, [-2, -1])):  # vertical flips, pixel by pixel
+        params.hflip, params.vflip = torch.tensor([hflip]), torch.tensor([vflip])
+        out = denormalize(augment(4).apply(images, params))
+        torch.testing.assert_close(out[0], images[0, :, 4:8, 2:6].flip(dims).float() / 255, atol=1e-5, rtol=0)
 
 
 class HostToDevice(TorchDispatchMode):

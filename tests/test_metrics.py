@@ -62,3 +62,11 @@ def test_chance_levels():
     assert chance_level("macro_recall", np.array([0, 1, 2, 3])) == 0.25
     assert chance_level("quadratic_kappa", np.array([0, 1])) == 0.0
     assert chance_level("roc_auc", np.array([0, 1])) == 0.5
+
+
+def test_macro_recall_averages_over_the_true_classes_only():
+    """A class that is predicted but never true has no recall: it must not count as a 0 (issue 22:
+    over the predicted classes too, this gives 0.5)."""
+    y_true = np.array([0, 0, 1, 1])
+    y_pred = np.array([0, 2, 1, 1])  # class 0: 1/2, class 1: 2/2
+    assert score("macro_recall", y_true, onehot_scores(y_pred, 3)) == pytest.approx(0.75)

@@ -54,3 +54,12 @@ def test_split_hash_changes_with_assignment():
     swapped = pd.DataFrame({"sample_id": ["a", "b"], "split": ["test", "train"]})
     assert split_hash(index) == split_hash(index.iloc[::-1])
     assert split_hash(index) != split_hash(swapped)
+
+
+def test_rows_without_a_group_are_not_pooled_into_one():
+    """300 images without a patient id: each its own group, so they spread over the splits by
+    the ratios (pooled into one group, all would land in one split)."""
+    groups = np.array([None] * 300, dtype=object)
+    splits = assign_splits(np.zeros(300, int), groups, RATIOS, seed=0)
+    for name, ratio in RATIOS.items():
+        assert abs((splits == name).mean() - ratio) < 0.02, name

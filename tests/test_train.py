@@ -116,3 +116,16 @@ def test_random_init_optimizer_follows_the_footnote_per_model():
                       "DeiT-B": (1e-3, "adamw")}
     assert initial_lr_and_optimizer(hp, study.model_configs["DeiT-S"], pretrained=True) == (1e-4, "adam")
     assert initial_lr_and_optimizer(hp, {"family": "cnn", "optimizer_random": "sgd"}, pretrained=False)[1] == "sgd"
+
+
+def test_saturation_counter_restarts_after_each_drop():
+    """(level, finished) traced across two drops with patience 2: each drop waits for three epochs
+    without a new best after the previous one, never fewer."""
+    schedule = SaturationSchedule(base_lr=1e-4, warmup_iters=0, factor=10, min_lr=1e-6, patience=2)
+    trace = []
+    for metric in [0.5] + [0.4] * 9:
+        schedule.update(metric)
+        trace.append((round(schedule.level, 12), schedule.finished))
+    assert trace == [(1e-4, False), (1e-4, False), (1e-4, False), (1e-5, False),  # 3rd bad epoch: drop
+                     (1e-5, False), (1e-5, False), (1e-6, False),                 # 3 more: drop to the floor
+                     (1e-6, False), (1e-6, False), (1e-6, True)]                  # 3 more at the floor: stop
