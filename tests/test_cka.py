@@ -101,3 +101,21 @@ def test_embedding_cka_between_models_uses_their_embeddings():
         direct = linear_cka(embed(vit, images).double(), embed(cnn, images).double(), batch_size=32)
     assert matrix[0, 1].item() == pytest.approx(direct, abs=1e-4)
     assert matrix[0, 1] < 0.999
+
+
+def test_the_analyses_see_full_batches_only(tmp_path):
+    """Minibatch HSIC is unbiased per batch of equal size: a short last batch would weigh its few
+    images as much as a full one (issue 22). 70 test images in batches of 32: two batches, and
+    n_images caps them."""
+    from vitmed.analysis.inputs import analysis_batches
+    from vitmed.data.raw import read_plain_layout, write_plain_layout
+    from vitmed.data.store import build_store
+    from vitmed.data.synthetic import generate
+
+    write_plain_layout(generate("lymph_patches", 70, 20, seed=0), tmp_path / "raw")
+    build_store(read_plain_layout(tmp_path / "raw"), tmp_path / "store", image_size=20,
+                ratios={"train": 0.0, "val": 0.0, "test": 1.0}, seed=0, metric="roc_auc")
+    meta = tmp_path / "store" / "meta.json"
+    sizes = [len(b) for b in analysis_batches(meta, {"batch_size": 32, "n_images": 512}, 16)]
+    assert sizes == [32, 32]
+    assert [len(b) for b in analysis_batches(meta, {"batch_size": 32, "n_images": 32}, 16)] == [32]
