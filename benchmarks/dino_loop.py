@@ -16,12 +16,12 @@ views against a per-image PIL multi-crop loader in the style of DINO's reference
 import argparse
 import random
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 from lightly.loss import DINOLoss
 from PIL import Image, ImageFilter, ImageOps
+from timing import timed  # benchmarks/timing.py (the script's folder is on the path)
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
@@ -34,16 +34,6 @@ from vitmed.jobs.devices import select_device
 from vitmed.jobs.speedups import Speedups
 from vitmed.models.factory import create_model
 from vitmed.train.dino import DinoNetwork, DinoStep, MultiCropViews, param_groups
-
-
-def timed(fn) -> float:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
 
 
 class PILMultiCrop(Dataset):

@@ -13,10 +13,10 @@ augmentation runs on the device.
 import argparse
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+from timing import timed  # benchmarks/timing.py (the script's folder is on the path)
 from torch import nn
 
 from vitmed.data.augment import make_augment
@@ -30,16 +30,6 @@ from vitmed.train.finetune import train_epoch
 
 AUGMENT = {"backend": "batched", "crop_scale": [0.35, 1.0], "hflip": 0.5, "vflip": 0.5,
            "color_jitter": {"brightness": 0.3, "contrast": 0.3, "saturation": 0.2, "hue": 0.05, "p": 0.8}}
-
-
-def timed(fn) -> float:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
 
 
 def main():
