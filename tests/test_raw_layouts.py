@@ -214,3 +214,24 @@ def test_a_full_disk_is_an_error_naming_the_store_and_a_rerun_clears_stale_tempo
     assert not list(store.iterdir()), "neither the stale temporary nor a partial store is left"
     meta = build_store(raw, store, image_size=40, ratios=RATIOS, seed=0, metric="roc_auc")  # 0.3 MiB: fits
     assert meta["n_images"] == 200
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("aptos2019", r"looked for \{train.csv, train_images\}"),
+    ("chexpert", r"looked for \{train.csv, valid.csv\}"),
+    ("cbis_ddsm", r"looked for \{mass_case_description_train_set.csv, .*\} or "
+                  r"\{csv/mass_case_description_train_set.csv, .*csv/dicom_info.csv\}"),
+])
+def test_a_raw_dir_in_no_documented_layout_is_one_error_listing_what_was_looked_for(tmp_path, source, expected):
+    import json
+
+    from vitmed.data.adapters import read_raw
+
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "something_else.csv").write_text("a,b\n")
+    record = tmp_path / "source.json"
+    record.write_text(json.dumps({"raw_dir": str(tmp_path / "raw")}))
+    # a dataset entry with the defaults the schema fills in
+    cfg = {"source": source, "label": "mass", "uncertain": "zeros", "frontal_only": False, "medmnist_size": 64}
+    with pytest.raises(FileNotFoundError, match=rf"raw: not a {source} folder in any documented layout; " + expected):
+        read_raw(cfg, record)

@@ -412,6 +412,29 @@ READERS = {"aptos2019": read_aptos2019, "isic2019": read_isic2019, "cbis_ddsm": 
            "pad_ufes20": read_pad_ufes20, "camelyon17": read_camelyon17}
 
 
+# What a raw folder of each source holds, in each layout a user may have (PatchCamelyon, MedMNIST
+# and ISIC's images are checked by their readers, which know their alternatives).
+LAYOUTS = {
+    "aptos2019": [["train.csv", "train_images"]],
+    "isic2019": [["ISIC_2019_Training_GroundTruth.csv", "ISIC_2019_Training_Metadata.csv"]],
+    "cbis_ddsm": [CBIS_CSVS, [f"csv/{name}" for name in CBIS_CSVS] + ["csv/dicom_info.csv"]],
+    "chexpert": [["train.csv", "valid.csv"]],
+    "pad_ufes20": [["metadata.csv", "images"]],
+    "camelyon17": [["metadata.csv", "patches"]],
+}
+
+
+def check_layout(source: str, raw_dir: str | Path) -> None:
+    """A raw folder that matches none of its source's layouts is one error listing what was
+    looked for, before any file is read."""
+    raw_dir = Path(raw_dir)
+    layouts = LAYOUTS.get(source, [])
+    if layouts and not any(all((raw_dir / name).exists() for name in layout) for layout in layouts):
+        looked_for = " or ".join("{" + ", ".join(layout) + "}" for layout in layouts)
+        raise FileNotFoundError(f"{raw_dir}: not a {source} folder in any documented layout; looked for {looked_for} "
+                                "(README, Real datasets)")
+
+
 def read_raw(cfg: dict, raw_record: str | Path) -> tuple[RawTable, str, pd.Series | None]:
     """Return the raw table, the manifest named in errors, and official splits (or None)."""
     if cfg["source"] == "synthetic":
@@ -425,6 +448,7 @@ def read_raw(cfg: dict, raw_record: str | Path) -> tuple[RawTable, str, pd.Serie
                "chexpert": {"uncertain": cfg["uncertain"], "frontal_only": cfg["frontal_only"]},
                "medmnist": {"flag": cfg.get("flag"), "size": cfg["medmnist_size"]},
                "camelyon17": {"centers": cfg.get("centers")}}.get(cfg["source"], {})
+    check_layout(cfg["source"], record["raw_dir"])
     raw, manifest = READERS[cfg["source"]](record["raw_dir"], **options)
     if cfg.get("label_groups"):
         raw = group_classes(raw, cfg["label_groups"], manifest)
