@@ -90,7 +90,7 @@ def build_store(raw: RawTable, data_dir: str | Path, *, image_size: int, ratios:
         del images
 
     keep = np.setdiff1d(np.arange(len(frame)), [s["row"] for s in skipped])
-    frame, labels, splits = frame.iloc[keep].reset_index(drop=True), labels[keep], all_splits[keep]
+    frame, splits = frame.iloc[keep].reset_index(drop=True), all_splits[keep]
 
     index = frame[["sample_id", "group_id"]].reset_index(drop=True)
     index["split"] = splits

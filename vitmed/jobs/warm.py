@@ -8,7 +8,8 @@ with the job's ``snakemake`` object, working directory, environment and standard
 reports its exit status back to the small process Snakemake started, which exits with it.
 Forked children share nothing but the imported code: each job sets its own seeds and threads,
 so its numbers are the same as in a process of its own (tested). The server exits after
-``IDLE_SECONDS`` without jobs, and is keyed by interpreter, search path, working directory and
+``IDLE_SECONDS`` without new or running jobs (it reaps them, to tell a client its job's signal),
+and is keyed by interpreter, search path, working directory and
 the library's source files, so an edited library never runs stale code. Under SLURM (each job
 in its own allocation) and where it is off, scripts run in their own process as usual.
 """
