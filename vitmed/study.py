@@ -23,7 +23,11 @@ SOURCE_TASKS = {"aptos2019": "multiclass", "isic2019": "multiclass", "cbis_ddsm"
                 "pcam": "binary", "pad_ufes20": "multiclass", "camelyon17": "binary"}
 GENERATOR_TASKS = {"fundus_grades": "multiclass", "mammo_mass": "binary", "skin_lesions": "multiclass",
                    "chest_findings": "multilabel", "lymph_patches": "binary", "lymph_patches_other_site": "binary",
-                   "source_objects": "multiclass"}
+                   "source_objects": "multiclass", "lesion_masks": "segmentation", "mass_masks": "segmentation"}
+SEGMENTATION_SOURCES = ("synthetic", "isic2018", "csaw_s")
+# segmentation's fine-tuning settings where the study's finetune section does not fit 512-pixel
+# DeepLabV3 (segmentation.finetune overrides these and any other key of finetune)
+SEGMENTATION_FINETUNE = {"batch_size": 16, "eval_batch_size": 16}
 METRIC_TASKS = {"quadratic_kappa": ("binary", "multiclass"), "roc_auc": ("binary",),
                 "macro_recall": ("binary", "multiclass"), "macro_roc_auc": ("multilabel",)}
 
@@ -60,7 +64,8 @@ def _figure(name: str, rule: str, category: str) -> Artefact:
 
 
 # The protocol of runs.parquet each result table of rule ``tables`` summarizes.
-TABLE_PROTOCOLS = {"table1": "finetune", "table3": "knn", "linear_probe": "linear", "ood": "ood"}
+TABLE_PROTOCOLS = {"table1": "finetune", "table2": "segmentation", "table3": "knn", "linear_probe": "linear",
+                   "ood": "ood"}
 
 
 @dataclass(frozen=True)
@@ -220,6 +225,9 @@ class Study:
                     "raw_dir": None, "skip_unreadable": False}
         if name in self.test_datasets:  # all of a test set is test data, whatever split its publisher made
             return {**self.test_datasets[name], "split": {"train": 0.0, "val": 0.0, "test": 1.0}, "all_test": True}
+        if name in self.segmentation_datasets:
+            cfg = self.segmentation["datasets"][name]
+            return {**cfg, "metric": "iou", "split": {"test": 0.0, **cfg["split"]}}
         return self.config["datasets"][name]
 
     def weights_source(self, dataset: str, model: str, init: str) -> str | None:
@@ -265,19 +273,69 @@ class Study:
             return []
         users = [model for dataset in self.datasets for model, init in self.finetuned_pairs(dataset)
                  if init in ("imagenet", "dino")]
+        if self.segmentation_init == "imagenet":
+            users += self.segmentation_models
         return list(dict.fromkeys(self.base_model.get(model, model) for model in users))
+
+    # --- segmentation (the ViT paper's Table 2, Figure 2) ---------------------------------
+    @property
+    def segmentation(self) -> dict:
+        return self.config.get("segmentation", {})
+
+    @property
+    def segmentation_datasets(self) -> list[str]:
+        return list(self.segmentation.get("datasets", {}))
+
+    @property
+    def segmentation_models(self) -> list[str]:
+        return list(self.segmentation.get("models", []))
+
+    @property
+    def segmentation_on(self) -> bool:
+        return bool(self.segmentation_datasets and self.segmentation_models)
+
+    @property
+    def segmentation_init(self) -> str:
+        return self.segmentation.get("init", "imagenet")
+
+    @property
+    def segmentation_settings(self) -> dict:
+        """The study's fine-tuning settings with segmentation's own (``segmentation.finetune``)."""
+        return {**self.finetune_settings, **SEGMENTATION_FINETUNE, **self.segmentation.get("finetune", {})}
+
+    def segment_runs(self) -> list[tuple[str, str, int]]:
+        """(dataset, model, seed) of every segmentation run."""
+        if not self.segmentation_on:
+            return []
+        return [(dataset, model, seed) for dataset in self.segmentation_datasets
+                for model in self.segmentation_models for seed in self.seeds]
+
+    @cached_property
+    def figure2_models(self) -> dict[str, str]:
+        """Figure 2's encoders: the first CNN and the first ViT of ``segmentation.models``."""
+        first = {}
+        for model in self.segmentation_models:
+            first.setdefault(self.family(model), model)
+        return first if self.segmentation_on and len(first) == 2 else {}
+
+    def image_size_of(self, dataset: str) -> int:
+        """The side ``prepare`` stores a dataset's images at."""
+        if dataset in self.segmentation_datasets:
+            return self.segmentation["datasets"][dataset]["image_size"] or self.segmentation["image_size"]
+        return self.config["image_size"]
 
     # --- what the study reports ------------------------------------------------------------
     @cached_property
     def result_tables(self) -> dict[str, str]:
         """Rule ``tables``' tables -> their report category."""
-        return {"table1": "Table 1", "table3": "Table 3",
+        return {"table1": "Table 1", **({"table2": "Table 2"} if self.segmentation_on else {}), "table3": "Table 3",
                 **({"linear_probe": "Linear probe"} if self.linear_on else {}),
                 **({"ood": "Out-of-distribution"} if self.ood_tests else {})}
 
     def table_title(self, name: str) -> str:
         """The heading of a result table of rule ``tables``."""
         titles = {"table1": "Table 1: fine-tuning, median ± std over seeds",
+                  "table2": "Table 2: segmentation with DeepLabV3, CNN vs ViT encoders, IoU, median ± std over seeds",
                   "table3": "Table 3: k-NN evaluation of the initialized encoders, median ± std over seeds",
                   "linear_probe": "Linear probe of the initialized (frozen) encoders, median ± std over seeds",
                   "ood": "Out-of-distribution tests of the fine-tuned models ("
@@ -293,6 +351,8 @@ class Study:
         if self.config["published_comparison"]:
             items.append(_table("published_comparison", "published_comparison", "Comparison with the paper",
                                 ("csv", "md")))
+        if self.figure2_models:
+            items.append(_figure("figure2", "figure2", "Figure 2"))
         items += [_figure("figure1", "figure1", "Figure 1"), _figure("cka", "figure_cka", "CKA"),
                   _figure("cka_models", "figure_cka", "CKA")]
         if self.attention_models:
@@ -316,6 +376,33 @@ class Study:
     def final_outputs(self) -> list[str]:
         """Every file of every table and figure: the targets of ``rule all``."""
         return [path for artefact in self.artefacts for path in artefact.paths(self.results)]
+
+    def _check_segmentation(self) -> None:
+        seg = self.segmentation
+        for name in self.segmentation_models:
+            if name not in self.model_configs:
+                raise ValueError(f"segmentation.models: {name!r} is not one of {list(self.model_configs)} "
+                                 "(models and ablations.models)")
+            if self.model_configs[name].get("freeze_blocks", 0):
+                raise ValueError(f"segmentation.models: {name!r} freezes blocks; DeepLabV3 trains its whole encoder")
+        taken = set(self.datasets) | set(self.test_datasets) | {SOURCE}
+        for name, cfg in seg.get("datasets", {}).items():
+            if name in taken:
+                raise ValueError(f"segmentation.datasets: {name!r} is also a classification or test dataset "
+                                 "name; a segmentation dataset needs its own")
+            if cfg["source"] != "synthetic" and cfg["split"].get("test", 0) > 0:
+                raise ValueError(f"segmentation.datasets.{name}.split: test is the publisher's held-out set "
+                                 f"for {cfg['source']}; set train and val only")
+            total = sum(cfg["split"].values())
+            if abs(total - 1) > 1e-6:
+                raise ValueError(f"segmentation.datasets.{name}.split: ratios sum to {total:g}, not 1")
+            if self.image_size_of(name) < seg.get("input_size", 512):
+                raise ValueError(f"segmentation.datasets.{name}: image_size {self.image_size_of(name)} is smaller "
+                                 f"than segmentation.input_size {seg['input_size']}")
+        for key in seg.get("finetune", {}):
+            if key not in self.config["finetune"] or key == "overrides":
+                raise ValueError(f"segmentation.finetune.{key}: not a key of finetune "
+                                 f"({sorted(k for k in self.config['finetune'] if k != 'overrides')})")
 
     # --- checks ----------------------------------------------------------------------------
     def check(self) -> None:
@@ -380,6 +467,7 @@ class Study:
         if self.config["image_size"] < self.config["input_size"]:
             raise ValueError(f"image_size: {self.config['image_size']} is smaller than input_size "
                              f"{self.config['input_size']}: every crop would be upscaled (prepare stores image_size)")
+        self._check_segmentation()
         vits = [m for m in self.models if self.config["models"][m]["family"] == "vit"]
         for name in self.attention_models:
             if name not in vits:

@@ -131,6 +131,8 @@ class AugmentParams:
     gray: torch.Tensor | None = None
     blur_sigma: torch.Tensor | None = None
     solarize: torch.Tensor | None = None
+    # segmentation's elastic deformation (on the device): (n, S, S, 2) displacement of the output grid
+    grid_displacement: torch.Tensor | None = None
 
 
 class BatchAugment(nn.Module):
@@ -188,18 +190,26 @@ class BatchAugment(nn.Module):
             [crop, matrix / (255 * std), offset.view(n, 1, 1) / (255 * std), -mean / std, (1 - mean) / std,
              _GRAY.view(1, 3, 1)], device)
 
-        x = self._sample_crop(images, crop)
+        x = self._sample_crop(images, self._grid(crop, params.grid_displacement))
         luma = x.mean(2, keepdim=True).transpose(1, 2) @ gray  # (n, 1, 1): each image's mean luma
         x = torch.baddbmm(bias_per_luma * luma + shift, matrix, x).clamp_(shift, high)
         return x.view(n, 3, size, size)
 
-    def _sample_crop(self, images: torch.Tensor, crop: torch.Tensor) -> torch.Tensor:
-        """Each image's crop box and flips, one bilinear sample per output pixel: (n, 3, S * S)."""
-        size, device = self.output_size, images.device
-        u = (torch.arange(size, device=device) + 0.5) * (2 / size) - 1
-        gx = crop[:, 0:1] * u + crop[:, 1:2]
-        gy = crop[:, 2:3] * u + crop[:, 3:4]
-        grid = torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), dim=-1)
+    def _grid(self, crop: torch.Tensor, displacement: torch.Tensor | None = None) -> torch.Tensor:
+        """The sampling grid (n, S, S, 2) of each image's crop box and flips; with an elastic
+        ``displacement`` (n, S, S, 2, in the output's normalized units) the output pixel u
+        samples the cropped image at u + displacement(u), as torchvision's ``elastic``."""
+        size = self.output_size
+        u = (torch.arange(size, device=crop.device) + 0.5) * (2 / size) - 1
+        grid = torch.stack(torch.broadcast_tensors(u[None, None, :], u[None, :, None]), dim=-1).expand(
+            len(crop), size, size, 2)
+        if displacement is not None:
+            grid = grid + displacement
+        scale, shift = crop[:, [0, 2]].view(-1, 1, 1, 2), crop[:, [1, 3]].view(-1, 1, 1, 2)
+        return grid * scale + shift
+
+    def _sample_crop(self, images: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+        """One bilinear sample per output pixel at ``grid``: (n, 3, S * S)."""
         x = images.to(torch.float32, memory_format=torch.contiguous_format)  # one pass from channels-last uint8
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False).flatten(2)
 
@@ -216,7 +226,7 @@ class BatchAugment(nn.Module):
             [crop, matrix, offset.view(n, 1, 1), _GRAY.view(1, 3, 1), sigma, solarize,
              torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)],
             images.device)
-        x = self._sample_crop(images, crop)
+        x = self._sample_crop(images, self._grid(crop))
         luma = x.mean(2, keepdim=True).transpose(1, 2) @ gray
         x = torch.baddbmm(offset * luma, matrix, x).clamp_(0, 255).view(n, 3, size, size)
         if params.blur_sigma is not None:
@@ -224,6 +234,54 @@ class BatchAugment(nn.Module):
         if params.solarize is not None:  # PIL's solarize: pixels at or above 128 are inverted
             x = torch.where((solarize.view(n, 1, 1, 1) > 0) & (x >= 128), 255 - x, x)
         return (x / 255 - mean) / std
+
+
+def elastic_displacement(noise: torch.Tensor, alpha: float, sigma: float) -> torch.Tensor:
+    """torchvision's ``ElasticTransform`` field from its uniform noise (n, 2, S, S) in [-1, 1):
+    each plane Gaussian-blurred (kernel ``int(8 sigma + 1)``, made odd) and scaled by
+    alpha / S, returned as (n, S, S, 2) displacements of the normalized grid."""
+    n, _, size, _ = noise.shape
+    kernel = int(8 * sigma + 1)
+    kernel += kernel % 2 == 0
+    if sigma > 0:
+        noise = gaussian_blur(noise, torch.full((n,), float(sigma), device=noise.device), kernel)
+    return (noise * (alpha / size)).permute(0, 2, 3, 1)
+
+
+class SegmentationAugment(BatchAugment):
+    """Image and mask batches -> (normalized float images (B, 3, S, S), int64 masks (B, S, S)):
+    the classification recipe's crop and flips as one sampling grid shared by image (bilinear)
+    and mask (nearest, so it keeps only its label values), and with probability
+    ``elastic.p`` a torchvision-style elastic deformation of that grid (CSAW-S); colour jitter
+    and normalization on the image only."""
+
+    def __init__(self, output_size: int, augment: dict, elastic: dict | None = None):
+        super().__init__(output_size, augment)
+        self.elastic = elastic if elastic and elastic.get("p", 0) > 0 else None
+
+    def sample(self, n: int, height: int, width: int) -> AugmentParams:
+        params = super().sample(n, height, width)
+        if self.elastic:
+            # uniform noise drawn on the CPU like every other draw; blurred on the device
+            params.grid_displacement = torch.where((torch.rand(n) < self.elastic["p"]).view(n, 1, 1, 1),
+                                                   torch.rand(n, 2, self.output_size, self.output_size) * 2 - 1, 0.0)
+        return params
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        params = self.sample(len(images), *images.shape[-2:])
+        if params.grid_displacement is not None:
+            noise = _send([params.grid_displacement], images.device)[0]
+            params.grid_displacement = elastic_displacement(noise, self.elastic["alpha"], self.elastic["sigma"])
+        return self.apply(images, params), self.sample_masks(masks, params)
+
+    def sample_masks(self, masks: torch.Tensor, params: AugmentParams) -> torch.Tensor:
+        """The masks (B, H, W) at the images' sampling grid, nearest neighbour."""
+        crop = _send([_crop_map(params, *masks.shape[-2:])], masks.device)[0]
+        grid = self._grid(crop, params.grid_displacement)
+        sampled = F.grid_sample(masks[:, None].to(torch.float32), grid, mode="nearest", padding_mode="border",
+                                align_corners=False)
+        return sampled[:, 0].round().long()
 
 
 class PerImageAugment(nn.Module):

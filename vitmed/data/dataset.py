@@ -1,6 +1,6 @@
 """Torch dataset and loader over one split of the standardized store.
 
-Items are uint8 (3, H, W) tensors: augmentation and normalization run on whole batches
+Items are uint8 (3, H, W) tensors (with a uint8 (H, W) mask for segmentation): augmentation and normalization run on whole batches
 (vitmed.data.augment), after loading. Grayscale images are repeated to three channels so that
 RGB-pretrained models take them unchanged. ``store_loader`` reads a whole batch with one
 indexing of the memory-mapped array instead of collating images one by one.
@@ -17,16 +17,34 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, S
 from vitmed.data.store import load_split
 
 
+def _mapped(array: np.ndarray) -> torch.Tensor:
+    """The read-only memory map itself as a tensor: only ever read from (torch warns that it
+    cannot protect it; copy-on-write instead would charge the whole store to the kernel's
+    memory commit, which refuses stores larger than RAM)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(array)
+
+
+def _read_rows(array: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Rows of a mapped array in one ``index_select`` (split between threads, GIL released);
+    in the training process on a GPU machine straight into pinned memory, which the copy to
+    the GPU needs: one pass over the batch instead of two."""
+    pin = get_worker_info() is None and torch.cuda.is_available()
+    out = torch.empty((len(rows), *array.shape[1:]), dtype=array.dtype, pin_memory=pin)
+    return torch.index_select(array, 0, rows, out=out)
+
+
 class StoreDataset(Dataset):
+    """One split of the store: items are (uint8 image, label), or for a segmentation store
+    (uint8 image, uint8 (H, W) mask)."""
+
     def __init__(self, data_dir: str | Path, split: str):
-        images, self.labels, self.index = load_split(data_dir, split)
-        # the read-only memory map itself, (N, H, W, C) uint8: only ever read from (torch warns
-        # that it cannot protect it; copy-on-write instead would charge the whole store to the
-        # kernel's memory commit, which refuses stores larger than RAM)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-            self.images = torch.from_numpy(images)
+        images, labels, self.index = load_split(data_dir, split)
+        self.images = _mapped(images)  # (N, H, W, C) uint8
         self.rows = torch.tensor(self.index["store_row"].to_numpy())
+        self.segmentation = labels.ndim == 3  # the store's masks, (N, H, W), indexed by store row
+        self.labels = _mapped(labels) if self.segmentation else labels
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -36,17 +54,14 @@ class StoreDataset(Dataset):
         list of ints."""
         if np.isscalar(i):
             images = self.images[self.rows[i]].permute(2, 0, 1).clone()  # not a view of the read-only map
+            targets = self.labels[self.rows[i]].clone() if self.segmentation else torch.as_tensor(self.labels[i])
         else:
             rows = self.rows[torch.as_tensor(i)]
-            # the training process on a GPU machine reads straight into pinned memory, which
-            # the copy to the GPU needs: one pass over the batch instead of two, on all cores
-            # (index_select splits the rows between threads and releases the GIL)
-            pin = get_worker_info() is None and torch.cuda.is_available()
-            out = torch.empty((len(rows), *self.images.shape[1:]), dtype=torch.uint8, pin_memory=pin)
-            images = torch.index_select(self.images, 0, rows, out=out).permute(0, 3, 1, 2)
+            images = _read_rows(self.images, rows).permute(0, 3, 1, 2)
+            targets = _read_rows(self.labels, rows) if self.segmentation else torch.as_tensor(self.labels[i])
         if images.shape[-3] == 1:
             images = images.expand(*images.shape[:-3], 3, -1, -1)
-        return images, torch.as_tensor(self.labels[i])
+        return images, targets
 
 
 class StoreBatches(Sampler[list[int]]):

@@ -10,8 +10,13 @@ manifest file) and ``source_row`` (its data row: 1 = the first row after a CSV's
 first entry of an array file); errors and skip records then name that file and row and the
 sample id (``locate``). Without them, the row counts through the table itself.
 
-The synthetic study writes its raw data in the plain layout ``labels.csv`` + ``images/``,
-so that ``prepare`` decodes real image files exactly as it does for downloaded datasets.
+Segmentation tables (task ``segmentation``) have no label column: ``read_mask(row)`` returns the
+row's mask as an (H, W) uint8 map of class indices, its values checked against the publisher's
+documented set (``binary_mask``), and the store checks that it has its image's size.
+
+The synthetic study writes its raw data in the plain layout ``labels.csv`` + ``images/`` (and
+``masks/<id>.png``, 0 or 255, for segmentation, as ISIC 2018's), so that ``prepare`` decodes
+real image files exactly as it does for downloaded datasets.
 """
 from __future__ import annotations
 
@@ -27,7 +32,8 @@ from PIL import Image
 from vitmed.data.synthetic import SyntheticSet
 from vitmed.jobs.io import atomic_path, write_json
 
-TASKS = ("binary", "multiclass", "multilabel")
+TASKS = ("binary", "multiclass", "multilabel", "segmentation")
+MASK_FOREGROUND = 255  # a binary mask file's lesion value (ISIC 2018's, and the plain layout's)
 # A multi-label entry that is neither positive nor negative (CheXpert's uncertain labels under
 # the U-ignore policy): left out of the loss, the k-NN votes and that label's metric.
 IGNORED = -1
@@ -59,10 +65,14 @@ class RawTable:
     # array datasets (PatchCamelyon h5, MedMNIST npz): row -> (H, W[, C]) uint8, read in place
     # instead of one file per image; ``path`` then names the array and row for error messages
     pixels: Callable[[int], np.ndarray] | None = None
+    # segmentation: row -> (H, W) uint8 class-index mask at the image's own size
+    read_mask: Callable[[int], np.ndarray] | None = None
 
     def __post_init__(self):
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        if (self.task == "segmentation") != (self.read_mask is not None):
+            raise ValueError("a segmentation table needs read_mask, and only a segmentation table has one")
         missing = {"sample_id", "group_id", "path", *self.label_columns} - set(self.frame.columns)
         if missing:
             raise ValueError(f"raw table lacks columns {sorted(missing)}")
@@ -71,11 +81,37 @@ class RawTable:
             raise ValueError(f"duplicate sample_id {self.frame.loc[dup, 'sample_id'].iloc[0]!r}")
 
 
+def read_mask_file(path: str | Path) -> np.ndarray:
+    """One single-channel mask file as uint8; a missing or undecodable one is an OSError naming it."""
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("L") if img.mode not in ("L", "1", "P") else img, dtype=np.uint8)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"mask file not found: {path}") from None
+    except OSError as err:
+        raise OSError(f"cannot read mask {path}: {err}") from None
+
+
+def binary_mask(path: str | Path, foreground: int = MASK_FOREGROUND) -> np.ndarray:
+    """A binary mask file whose documented values are 0 and ``foreground`` -> 0/1; any other
+    value is an error naming the file (a JPEG-compressed or resized mask has them)."""
+    mask = read_mask_file(path)
+    values = np.unique(mask)
+    bad = values[~np.isin(values, (0, foreground))]
+    if len(bad):
+        raise ValueError(f"{path}: mask values {bad[:5].tolist()} are outside the documented {{0, {foreground}}}")
+    return (mask == foreground).astype(np.uint8)
+
+
 def write_plain_layout(dataset: SyntheticSet, out_dir: str | Path) -> None:
-    """Write ``images/<id>.png`` and ``labels.csv`` (+ ``classes.json``), the manifest last
-    so that a crash leaves no ``labels.csv`` pointing at missing images."""
+    """Write ``images/<id>.png`` (and ``masks/<id>.png`` for segmentation) and ``labels.csv``
+    (+ ``classes.json``), the manifest last so that a crash leaves no ``labels.csv`` pointing at
+    missing images."""
     out_dir = Path(out_dir)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    segmentation = dataset.task == "segmentation"
+    if segmentation:
+        (out_dir / "masks").mkdir(exist_ok=True)
     mode = "L" if dataset.images.shape[-1] == 1 else "RGB"
     rows = []
     for i, image in enumerate(dataset.images):
@@ -84,7 +120,10 @@ def write_plain_layout(dataset: SyntheticSet, out_dir: str | Path) -> None:
             out_dir / "images" / f"{sample_id}.png")
         row = {"sample_id": sample_id,
                "group_id": None if dataset.groups is None else dataset.groups[i]}
-        if dataset.task == "multilabel":
+        if segmentation:
+            Image.fromarray((dataset.labels[i] > 0).astype(np.uint8) * MASK_FOREGROUND, "L").save(
+                out_dir / "masks" / f"{sample_id}.png")
+        elif dataset.task == "multilabel":
             row.update({c: int(v) for c, v in zip(dataset.classes, dataset.labels[i])})
         else:
             row["label"] = int(dataset.labels[i])
@@ -101,6 +140,10 @@ def read_plain_layout(raw_dir: str | Path) -> RawTable:
     frame = pd.read_csv(raw_dir / "labels.csv", dtype={"sample_id": str, "group_id": object})
     frame["path"] = [str(raw_dir / "images" / f"{s}.png") for s in frame["sample_id"]]
     frame["source"], frame["source_row"] = str(raw_dir / "labels.csv"), np.arange(1, len(frame) + 1)
+    if info["task"] == "segmentation":
+        frame["mask_path"] = [str(raw_dir / "masks" / f"{s}.png") for s in frame["sample_id"]]
+        return RawTable(frame, [], info["classes"], info["task"], info["channels"],
+                        read_mask=lambda row: binary_mask(frame["mask_path"].iloc[row]))
     label_columns = info["classes"] if info["task"] == "multilabel" else ["label"]
     return RawTable(frame, label_columns, info["classes"], info["task"], info["channels"])
 

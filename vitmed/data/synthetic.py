@@ -5,8 +5,9 @@ the label in the image through class-dependent shape, texture, colour or counts.
 overlapping class distributions keep every task from being trivial: a model that learns
 beats chance, one that does not stays at chance.
 
-A generator returns ``images`` (N, H, W, C) uint8, ``labels`` (N,) int or (N, L) {0,1},
-``groups`` (N,) str or None, and the class names.
+A generator returns ``images`` (N, H, W, C) uint8, ``labels`` (N,) int or (N, L) {0,1}, or for
+segmentation (N, H, W) uint8 masks of class indices, ``groups`` (N,) str or None, and the class
+names.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ class SyntheticSet:
     labels: np.ndarray
     groups: np.ndarray | None
     classes: list[str]
-    task: str  # "multiclass" | "binary" | "multilabel"
+    task: str  # "multiclass" | "binary" | "multilabel" | "segmentation"
 
 
 def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -227,6 +228,57 @@ def source_objects(n: int, size: int, seed: int) -> SyntheticSet:
     return SyntheticSet(images, labels, None, classes, "multiclass")
 
 
+def lesion_masks(n: int, size: int, seed: int) -> SyntheticSet:
+    """ISIC 2018 Task 1-like: one pigmented lesion of irregular border, varied colour, size and
+    position on textured skin, with its binary mask (the lesion where its soft map passes one
+    half). Faint lesions, dark hair-like streaks and pixel noise keep the border uncertain."""
+    rng = np.random.default_rng(seed)
+    images = np.empty((n, size, size, 3), np.uint8)
+    masks = np.empty((n, size, size), np.uint8)
+    yy, xx = _grid(size)
+    for i in range(n):
+        skin = np.array([0.85, 0.68, 0.58], np.float32) * rng.uniform(0.8, 1.05)
+        img = np.ones((size, size, 3), np.float32) * skin + 0.04 * _smooth_noise(rng, size, 2, 3)
+        r = rng.uniform(0.2, 0.4) * size  # lesions cover about a fifth of an ISIC 2018 image
+        cy, cx = rng.uniform(0.35, 0.65, 2) * size
+        lesion = _blob(size, cy, cx, r, r * rng.uniform(0.6, 1.0), rng.uniform(0, np.pi),
+                       wobble=rng.uniform(0.02, 0.2, 3))
+        colour = _LESION_HUES[rng.integers(4)] + rng.normal(0, 0.05, 3).astype(np.float32)
+        strength = rng.uniform(0.45, 1.0)  # faint lesions blend into the skin
+        alpha = (lesion * strength)[..., None]
+        img = img * (1 - alpha) + alpha * colour * (1 + 0.15 * _smooth_noise(rng, size, 1.0, 1))
+        for _ in range(rng.poisson(1.5)):  # hairs: thin dark lines across lesion and skin
+            angle, offset = rng.uniform(0, np.pi), rng.uniform(-0.5, 0.5) * size
+            line = np.abs((xx - size / 2) * np.sin(angle) - (yy - size / 2) * np.cos(angle) - offset)
+            hair = np.clip(1.0 - line / 0.8, 0, 1)[..., None]
+            img = img * (1 - 0.7 * hair) + 0.7 * hair * np.array([0.15, 0.1, 0.08], np.float32)
+        images[i] = _to_uint8(img, rng, 0.04)
+        masks[i] = lesion > 0.5
+    return SyntheticSet(images, masks, None, ["background", "lesion"], "segmentation")
+
+
+def mass_masks(n: int, size: int, seed: int) -> SyntheticSet:
+    """CSAW-S-like grayscale mammograms: a small, faint, irregular tumour mass in dense
+    fibro-glandular texture, with its binary mask; several images per patient. Small targets
+    in bright tissue keep the IoU low, as on CSAW-S."""
+    rng = np.random.default_rng(seed)
+    groups = np.array([f"P{p:04d}" for p in rng.integers(0, max(1, n // 2), n)])
+    images = np.empty((n, size, size, 1), np.uint8)
+    masks = np.empty((n, size, size), np.uint8)
+    for i in range(n):
+        breast = _blob(size, size / 2, size * 0.15, size * 0.6, size * 0.7)
+        density = rng.uniform(0.2, 0.5)
+        img = breast * (0.35 + density * (0.5 + 0.5 * _smooth_noise(rng, size, 1.5)[..., 0]))
+        r = rng.uniform(0.1, 0.17) * size
+        cy, cx = rng.uniform(0.25, 0.75) * size, rng.uniform(0.1, 0.45) * size
+        mass = _blob(size, cy, cx, r, r * rng.uniform(0.7, 1.3), rng.uniform(0, np.pi),
+                     wobble=rng.uniform(0, 0.2, 3))
+        img = img + mass * rng.uniform(0.25, 0.45)
+        images[i] = _to_uint8(img[..., None], rng, 0.05)
+        masks[i] = mass > 0.5
+    return SyntheticSet(images, masks, groups, ["background", "mass"], "segmentation")
+
+
 GENERATORS = {
     "fundus_grades": fundus_grades,
     "mammo_mass": mammo_mass,
@@ -236,6 +288,8 @@ GENERATORS = {
     # the same task from another site: an out-of-distribution test set for lymph_patches models
     "lymph_patches_other_site": lambda n, size, seed: lymph_patches(n, size, seed, site="other_site"),
     "source_objects": source_objects,
+    "lesion_masks": lesion_masks,
+    "mass_masks": mass_masks,
 }
 
 

@@ -18,6 +18,7 @@ METRIC_LABELS = {
     "roc_auc": "ROC-AUC",
     "macro_recall": "Recall",
     "macro_roc_auc": "ROC-AUC",
+    "iou": "IoU",  # segmentation (vitmed.evaluate.segmentation)
 }
 
 

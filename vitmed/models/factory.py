@@ -12,6 +12,7 @@ from pathlib import Path
 
 import timm
 import torch
+from timm.layers import resample_abs_pos_embed
 from torch import nn
 
 from vitmed.data.constants import IMAGENET_MEAN, IMAGENET_STD
@@ -32,10 +33,23 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     return state.get("model", state)
 
 
+def fit_position_embedding(model: nn.Module, state: dict) -> dict:
+    """A ViT's weights for another input size (a segmentation model at 512 pixels from 224-pixel
+    ImageNet weights): the position embedding's patch grid resampled to the model's, as timm
+    does when it loads hub weights; prefix (CLS) tokens kept as they are."""
+    own = getattr(model, "pos_embed", None)
+    saved = state.get("pos_embed")
+    if own is None or saved is None or saved.shape == own.shape:
+        return state
+    prefix = 0 if getattr(model, "no_embed_class", False) else model.num_prefix_tokens
+    return {**state, "pos_embed": resample_abs_pos_embed(saved, new_size=list(model.patch_embed.grid_size),
+                                                        num_prefix_tokens=prefix)}
+
+
 def load_backbone_weights(model: nn.Module, path: str | Path, state: dict | None = None) -> None:
     """Load a state dict (``state``, else read from ``path``) into ``model`` except its
     classifier; any other mismatch is an error naming ``path``."""
-    state = read_weights(path) if state is None else state
+    state = fit_position_embedding(model, read_weights(path) if state is None else state)
     prefixes = _classifier_prefixes(model)
     state = {k: v for k, v in state.items() if not k.startswith(prefixes)}
     result = model.load_state_dict(state, strict=False)

@@ -1,6 +1,6 @@
 """Our results beside the paper's, and CNN-vs-ViT significance over seeds.
 
-``published.csv`` holds the paper's Tables 1, 3, 4 and 5 (median and std over 5 seeds).
+``published.csv`` holds the paper's Tables 1, 2, 3, 4 and 5 (median and std over 5 seeds).
 ``compare_with_published`` puts each of our (dataset, model, init, protocol) medians next to
 the published one: the difference and whether ours falls within the published std.
 ``welch_tests`` runs Welch's unequal-variance t-test over seeds for every CNN-vs-ViT pair at
@@ -30,7 +30,7 @@ def compare_with_published(summary: pd.DataFrame, published: pd.DataFrame,
     """``summary``: our cells (dataset, model, init, protocol, median, std, n_seeds). Cells the
     paper does not report are left out; the paper's cells we did not run are kept, ours NaN.
     ``patch_sizes`` (patch side -> our model) maps Table 5's DeiT-S rows to our models."""
-    paper = published[published["table"].isin(["table1", "table3", "table4"])]
+    paper = published[published["table"].isin(["table1", "table2", "table3", "table4"])]
     if patch_sizes:
         table5 = published[(published["table"] == "table5") & published["patch_size"].isin(list(patch_sizes))]
         paper = pd.concat([paper, table5.assign(model=table5["patch_size"].map(patch_sizes))])
@@ -106,6 +106,7 @@ def welch_markdown(tests: pd.DataFrame, study: str) -> str:
 
 
 def published_comparison(runs: pd.DataFrame, patch_sizes: dict[int, str]) -> pd.DataFrame:
-    """Our fine-tuning and k-NN medians (runs.parquet) beside the paper's published cells."""
-    summary = pd.concat([summarize(runs, protocol).assign(protocol=protocol) for protocol in ("finetune", "knn")])
+    """Our fine-tuning, segmentation and k-NN medians (runs.parquet) beside the paper's published cells."""
+    summary = pd.concat([summarize(runs, protocol).assign(protocol=protocol)
+                         for protocol in ("finetune", "segmentation", "knn")])
     return compare_with_published(summary, load_published(), patch_sizes)

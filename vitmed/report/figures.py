@@ -168,3 +168,36 @@ def figure4(saliency: dict[str, dict], mass: float) -> plt.Figure:
         axes[r, 0].set_ylabel(label, fontsize=8)
     fig.tight_layout()
     return fig
+
+
+# Figure 2's colours, as the paper's: ground truth yellow, DeepLabV3-ResNet50 blue, DeepLabV3-DeiT-S red
+FIGURE2_COLOURS = {"truth": "yellow", "cnn": "blue", "vit": "red"}
+
+
+def figure2(examples: dict[str, dict], labels: dict[str, str]) -> plt.Figure:
+    """Rows = datasets, columns = test images: each image with the contours of its mask and of
+    the CNN's and the ViT's predictions. ``examples[dataset]``: ``images`` (n, H, W, C) uint8,
+    ``truth``, ``cnn``, ``vit`` (n, H, W) masks; ``labels``: family -> model name."""
+    from matplotlib.lines import Line2D
+
+    n_cols = max(len(e["images"]) for e in examples.values())
+    fig, axes = plt.subplots(len(examples), n_cols, squeeze=False, figsize=(2.2 * n_cols, 2.3 * len(examples)))
+    for row, (dataset, example) in enumerate(examples.items()):
+        for col in range(n_cols):
+            ax = axes[row, col]
+            ax.set_axis_off()
+            if col >= len(example["images"]):
+                continue
+            image = example["images"][col]
+            ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray" if image.shape[-1] == 1 else None)
+            for key, colour in FIGURE2_COLOURS.items():
+                mask = example[key][col]
+                if mask.any() and not mask.all():  # a contour needs both sides
+                    ax.contour(mask.astype(float), levels=[0.5], colors=colour, linewidths=1.2)
+            if col == 0:
+                ax.set_title(dataset, loc="left", fontsize=9)
+    handles = [Line2D([], [], color=FIGURE2_COLOURS["truth"], label="ground truth")] + [
+        Line2D([], [], color=FIGURE2_COLOURS[family], label=f"DeepLabV3-{name}") for family, name in labels.items()]
+    fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False, fontsize=8)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig

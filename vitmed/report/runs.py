@@ -7,6 +7,8 @@ from pathlib import Path
 import pandas as pd
 
 COLUMNS = ["dataset", "model", "init", "seed", "protocol", "metric", "value", "weights", "n_parameters"]
+# segmentation's per-image mean IoU and Dice, recorded beside its dataset-level IoU (NaN elsewhere)
+OPTIONAL = ["mean_iou", "dice"]
 
 
 def collect_runs(metric_files: list[str | Path]) -> pd.DataFrame:
@@ -18,9 +20,10 @@ def collect_runs(metric_files: list[str | Path]) -> pd.DataFrame:
             missing = [c for c in COLUMNS if c not in run]
             if missing:
                 raise ValueError(f"{path}: metrics lack {missing}")
-            rows.append({c: run[c] for c in COLUMNS})
-    runs = pd.DataFrame(rows, columns=COLUMNS)
+            rows.append({**{c: run[c] for c in COLUMNS}, **{c: run.get(c, float("nan")) for c in OPTIONAL}})
+    runs = pd.DataFrame(rows, columns=COLUMNS + OPTIONAL)
     duplicated = runs.duplicated(["dataset", "model", "init", "seed", "protocol"])
     if duplicated.any():
         raise ValueError(f"duplicate runs: {runs[duplicated].head().to_dict('records')}")
-    return runs.astype({"seed": "int64", "value": "float64", "n_parameters": "int64"})
+    return runs.astype({"seed": "int64", "value": "float64", "n_parameters": "int64", "mean_iou": "float64",
+                        "dice": "float64"})

@@ -13,7 +13,9 @@ BENCH = f"{RESULTS}/benchmarks"
 
 
 wildcard_constraints:
-    dataset="|".join(map(re.escape, STUDY.datasets + [SOURCE] + list(STUDY.test_datasets))),
+    dataset="|".join(
+        map(re.escape, STUDY.datasets + [SOURCE] + list(STUDY.test_datasets) + STUDY.segmentation_datasets)
+    ),
     model="|".join(map(re.escape, STUDY.model_configs)),
     init="|".join(map(re.escape, dict.fromkeys(STUDY.inits + [STUDY.ablation_init]))),
     seed=r"\d+",
@@ -55,6 +57,13 @@ def finetune_metrics():
     return [
         f"{RESULTS}/finetune/{dataset}/{model}/{init}/seed{seed}/metrics.json"
         for dataset, model, init, seed in STUDY.finetune_runs()
+    ]
+
+
+def segment_metrics():
+    """The metrics files of every segmentation run (Table 2)."""
+    return [
+        f"{RESULTS}/segment/{dataset}/{model}/seed{seed}/metrics.json" for dataset, model, seed in STUDY.segment_runs()
     ]
 
 

@@ -53,7 +53,7 @@ rule prepare:
         "../../envs/vitmed.yaml"
     params:
         cfg=lambda wc: STUDY.dataset_config(wc.dataset),
-        image_size=config["image_size"],
+        image_size=lambda wc: STUDY.image_size_of(wc.dataset),
         split_seed=config["split_seed"],
     script:
         "../../scripts/prepare.py"

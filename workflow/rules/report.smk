@@ -8,6 +8,7 @@ rule aggregate:
         knn=expand(f"{RESULTS}/knn/{{dataset}}/metrics.json", dataset=STUDY.datasets),
         linear=expand(f"{RESULTS}/linear/{{dataset}}/metrics.json", dataset=STUDY.datasets) if STUDY.linear_on else [],
         ood=expand(f"{RESULTS}/ood/{{dataset}}/metrics.json", dataset=list(STUDY.ood_tests)),
+        segment=segment_metrics(),
     output:
         f"{RESULTS}/runs.parquet",
     log:
@@ -20,8 +21,8 @@ rule aggregate:
 
 
 rule tables:
-    """Table 1 (fine-tuning), Table 3 (k-NN), the linear probe, out-of-distribution tests:
-    median +- std over seeds."""
+    """Table 1 (fine-tuning), Table 2 (segmentation), Table 3 (k-NN), the linear probe,
+    out-of-distribution tests: median +- std over seeds."""
     input:
         f"{RESULTS}/runs.parquet",
     output:
@@ -37,12 +38,14 @@ rule tables:
                 "protocol": TABLE_PROTOCOLS[name],
                 "title": STUDY.table_title(name),
                 # the OOD table has a column for each dataset with a test set only
-                "metrics": STUDY.metrics([d for d in STUDY.datasets if name != "ood" or d in STUDY.ood_tests]),
+                "metrics": STUDY.metrics([d for d in STUDY.datasets if name != "ood" or d in STUDY.ood_tests])
+                if name != "table2"
+                else {d: "iou" for d in STUDY.segmentation_datasets},
+                "models": STUDY.segmentation_models if name == "table2" else STUDY.models,
+                "inits": [STUDY.segmentation_init] if name == "table2" else STUDY.inits,
             }
             for name in STUDY.result_tables
         },
-        models=STUDY.models,
-        inits=STUDY.inits,
     script:
         "../../scripts/tables.py"
 
@@ -131,7 +134,7 @@ rule welch:
     conda:
         "../../envs/vitmed.yaml"
     params:
-        families={name: model["family"] for name, model in config["models"].items()},
+        families={name: model["family"] for name, model in STUDY.model_configs.items()},
         study=config["study"],
     script:
         "../../scripts/welch.py"
