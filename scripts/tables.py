@@ -1,5 +1,5 @@
-"""Rule tables: Table 1 (fine-tuning), Table 2 (segmentation), Table 3 (k-NN), the linear probe and the out-of-distribution
-tests as CSV, Markdown and LaTeX."""
+"""Rule tables: Table 1 (fine-tuning), Table 2 (segmentation), Table 3 (k-NN), the linear probe and
+the out-of-distribution tests as CSV, Markdown and LaTeX."""
 from vitmed.jobs.warm import handoff
 
 handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-imported interpreter
@@ -15,4 +15,5 @@ params = snakemake.params
 runs = pd.read_parquet(snakemake.input[0])
 for name, table in params.tables.items():
     write_table(named_files(snakemake.output, name),
-                *result_table(runs, table["protocol"], table["inits"], table["models"], table["metrics"], table["title"]))
+                *result_table(runs, table["protocol"], table["inits"], table["models"], table["metrics"],
+                              table["title"]))

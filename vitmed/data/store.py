@@ -17,9 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
-
 from PIL import Image
+from tqdm import tqdm
 
 from vitmed.data.raw import IGNORED, RawTable, load_image, load_pixels, locate
 from vitmed.data.splits import assign_splits, split_hash, split_table, stratum_of

@@ -48,7 +48,7 @@ class SegmentationScores:
 def iou(predicted: np.ndarray, target: np.ndarray, foreground: int = 1) -> float:
     """Dataset-level IoU of the foreground class over all pixels of ``predicted`` and ``target``."""
     scores = SegmentationScores(foreground)
-    scores.update(torch.as_tensor(np.asarray(predicted)).reshape(1, -1), torch.as_tensor(np.asarray(target)).reshape(1, -1))
+    scores.update(*(torch.as_tensor(np.asarray(mask)).reshape(1, -1) for mask in (predicted, target)))
     return scores.result()["iou"]
 
 

@@ -38,9 +38,11 @@ rule tables:
                 "protocol": TABLE_PROTOCOLS[name],
                 "title": STUDY.table_title(name),
                 # the OOD table has a column for each dataset with a test set only
-                "metrics": STUDY.metrics([d for d in STUDY.datasets if name != "ood" or d in STUDY.ood_tests])
-                if name != "table2"
-                else {d: "iou" for d in STUDY.segmentation_datasets},
+                "metrics": (
+                    STUDY.metrics([d for d in STUDY.datasets if name != "ood" or d in STUDY.ood_tests])
+                    if name != "table2"
+                    else {d: "iou" for d in STUDY.segmentation_datasets}
+                ),
                 "models": STUDY.segmentation_models if name == "table2" else STUDY.models,
                 "inits": [STUDY.segmentation_init] if name == "table2" else STUDY.inits,
             }

@@ -49,7 +49,10 @@ rule figure2:
         "../../envs/vitmed.yaml"
     params:
         datasets=STUDY.segmentation_datasets,
-        models={family: {"name": name, "config": STUDY.model_configs[name]} for family, name in STUDY.figure2_models.items()},
+        models={
+            family: {"name": name, "config": STUDY.model_configs[name]}
+            for family, name in STUDY.figure2_models.items()
+        },
         seed=STUDY.seeds[0],
         results=RESULTS,
         input_size=STUDY.segmentation.get("input_size"),
