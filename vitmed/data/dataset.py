@@ -2,8 +2,8 @@
 
 Items are uint8 (3, H, W) tensors (with a uint8 (H, W) mask for segmentation): augmentation and
 normalization run on whole batches (vitmed.data.augment), after loading. Grayscale images are
-repeated to three channels so that RGB-pretrained models take them unchanged. ``store_loader`` reads a whole batch with one
-indexing of the memory-mapped array instead of collating images one by one.
+repeated to three channels so that RGB-pretrained models take them unchanged. ``store_loader``
+reads a whole batch with one indexing of the memory-mapped array instead of collating images one by one.
 """
 from __future__ import annotations
 
