@@ -9,6 +9,7 @@ from vitmed.plan.throughput import measure
 
 log = setup_job(snakemake.log[0], snakemake.threads)
 params = snakemake.params
-table = measure(params.models, params.input_size, params.measure["batch"], params.measure["repeats"])
+table = measure(params.models, params.input_size, params.measure["batch"], params.measure["repeats"],
+                params.segmenters, params.segmentation_size, params.segmentation_batch)
 log.info("throughput:\n%s", table.to_string(index=False))
 write_text(snakemake.output[0], table.to_csv(index=False))

@@ -35,10 +35,11 @@ def test_synthetic_study_end_to_end(tmp_path):
     study = tmp_path / "results" / "tiny"
 
     runs = pd.read_parquet(study / "runs.parquet")
-    assert set(runs["protocol"]) == {"finetune", "knn", "linear", "ood"}
+    assert set(runs["protocol"]) == {"finetune", "knn", "linear", "ood", "segmentation"}
     ablation_only = 7 * 2  # ResNet-toy-L, ViT-toy-L, -p4, -f3, ResNet-toy-GA/-LA/-ELA from imagenet on SynSkin x seeds
+    segmentation = 2 * 2 * 2  # segmentation datasets x encoders x seeds
     # datasets x models x inits x seeds x protocols, and every SynSkin fine-tuning again on SynSkin-B
-    assert len(runs) == 2 * 2 * 3 * 2 * 3 + ablation_only + (2 * 3 * 2 + ablation_only)
+    assert len(runs) == 2 * 2 * 3 * 2 * 3 + ablation_only + (2 * 3 * 2 + ablation_only) + segmentation
     ood = runs[runs["protocol"] == "ood"]
     assert set(ood["dataset"]) == {"SynSkin"} and ood["value"].between(0, 1).all()
     ood_table = pd.read_csv(study / "tables" / "ood.csv")
@@ -77,6 +78,22 @@ def test_synthetic_study_end_to_end(tmp_path):
     probes = json.loads((study / "linear" / "SynChest" / "metrics.json").read_text())
     assert {row["l2"] for row in probes} <= set(config["linear_probe"]["l2"]) and len(probes) == 2 * 3 * 2
 
+    # Table 2: every cell finite, and learned: IoU well above an all-foreground prediction's (its
+    # pixel share in the test split; an all-background one scores 0)
+    table2 = pd.read_csv(study / "tables" / "table2.csv")
+    assert len(table2) == 2 * 2 and set(table2["dataset"]) == {"SynLesionSeg", "SynMassSeg"}
+    assert table2["median"].map(math.isfinite).all() and (table2["n_seeds"] == 2).all()
+    for row in table2.itertuples():
+        shares = pd.read_csv(study / "data" / row.dataset / "splits.csv").set_index(["class", "split"])
+        lesion = json.loads((study / "data" / row.dataset / "meta.json").read_text())["classes"][1]
+        foreground = shares.loc[(lesion, "test"), "pixel_fraction"]
+        assert row.median > max(3 * foreground, 0.15), (row.dataset, row.model, row.median, foreground)
+    segmented = runs[runs["protocol"] == "segmentation"]
+    assert (segmented["metric"] == "iou").all() and segmented[["mean_iou", "dice"]].notna().all().all()
+    assert (segmented["weights"] == "file:imagenet.pt").all()
+    assert "SynMassSeg, IoU ↑" in (study / "tables" / "table2.md").read_text()
+    assert np.load(study / "data" / "SynMassSeg" / "masks.npy", mmap_mode="r").shape[1:] == (48, 48)
+
     # the ablations: two sizes per family (Table 4, Figure 3), two patch sizes (Table 5)
     table4 = pd.read_csv(study / "tables" / "table4.csv")
     assert list(table4["model"]) == ["ResNet-toy", "ResNet-toy-L", "ViT-toy", "ViT-toy-L"]
@@ -95,7 +112,7 @@ def test_synthetic_study_end_to_end(tmp_path):
     assert freezing["median"].map(math.isfinite).all() and (freezing["n_seeds"] == 2).all()
     table5 = (study / "tables" / "table5.md").read_text()
     assert "ViT-toy (8×8 patches)" in table5 and "ViT-toy-p4 (4×4 patches)" in table5
-    for figure in ("figure1", "figure3", "figure5", "cka", "cka_models", "figure4", "freezing"):
+    for figure in ("figure1", "figure2", "figure3", "figure5", "cka", "cka_models", "figure4", "freezing"):
         for ext in ("png", "pdf"):
             assert (study / "figures" / f"{figure}.{ext}").stat().st_size > 10_000
 
@@ -110,8 +127,9 @@ def test_synthetic_study_end_to_end(tmp_path):
     assert saliency["grad_cam"].shape == (2, 32, 32) and saliency["attention"].shape[:1] == (2,)
     assert saliency["kept"].any() and not saliency["kept"].all()
     welch = pd.read_csv(study / "tables" / "welch.csv")
-    # datasets x inits x protocols, and the OOD test of SynSkin per init
-    assert len(welch) == 2 * 3 * 3 + 3 and set(welch["protocol"]) == {"finetune", "knn", "linear", "ood"}
+    # datasets x inits x protocols, the OOD test of SynSkin per init, and each segmentation dataset
+    assert len(welch) == 2 * 3 * 3 + 3 + 2
+    assert set(welch["protocol"]) == {"finetune", "knn", "linear", "ood", "segmentation"}
     across = pd.read_parquet(study / "analysis" / "cka_models.parquet")
     assert len(across) == len(config["datasets"]) * len(config["inits"]) * 2 * 2 * 2  # dataset init stage a b
     same = across[across["model_a"] == across["model_b"]]
@@ -158,6 +176,8 @@ def test_synthetic_study_end_to_end(tmp_path):
     names = zipfile.ZipFile(tmp_path / "report.zip").namelist()
     for artefact in (
         "table1.md",
+        "table2.md",
+        "figure2.png",
         "table3.md",
         "ood.md",
         "table4.md",

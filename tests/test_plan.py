@@ -70,6 +70,23 @@ def test_synthetic_source_pretraining_is_counted_per_pretrained_model():
     assert "pretrain_source" not in set(plan.gpu_hours(config, speed)["stage"])
 
 
+def test_segmentation_hours_use_deeplabv3s_throughput():
+    config = small_config()
+    config["segmentation"] = {"datasets": {"S": {"source": "synthetic", "generator": "lesion_masks", "n_images": 500,
+                                                 "split": {"train": 0.8, "val": 0.1, "test": 0.1}}},
+                              "models": ["M"], "image_size": 32, "input_size": 32, "finetune": {"max_epochs": 6}}
+    validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+    speed = pd.DataFrame([{"model": "M", "task": "classification", "train_images_per_s": 100.0,
+                           "infer_images_per_s": 1000.0}])
+    with pytest.raises(ValueError, match=r"no segmentation throughput for model\(s\) \['M'\]"):
+        plan.gpu_hours(config, speed)
+    speed = pd.concat([speed, pd.DataFrame([{"model": "M", "task": "segmentation", "train_images_per_s": 10.0,
+                                             "infer_images_per_s": 50.0}])])
+    hours = plan.gpu_hours(config, speed).set_index(["stage", "dataset", "model"])["gpu_hours"]
+    # 2 seeds x 6 epochs of 400 training images at 10/s plus 50 validation images at 50/s
+    assert hours["segment", "S", "M"] == pytest.approx(2 * 6 * (400 / 10 + 50 / 50) / 3600)
+
+
 def test_missing_throughput_or_size_is_a_clear_error():
     config = small_config()
     with pytest.raises(ValueError, match=r"no throughput for model\(s\) \['M'\]"):
@@ -86,15 +103,19 @@ def test_missing_throughput_or_size_is_a_clear_error():
 def test_plan_command_lists_the_dry_runs_jobs_per_stage(tmp_path, capsys):
     throughput = tmp_path / "throughput.csv"
     preset = load_preset("synthetic")
-    pd.DataFrame([{"model": m, "train_images_per_s": 700.0, "infer_images_per_s": 3000.0}
-                  for m in [*preset["models"], *preset["ablations"]["models"]]]).to_csv(throughput, index=False)
+    pd.DataFrame([{"model": m, "task": "classification", "train_images_per_s": 700.0, "infer_images_per_s": 3000.0}
+                  for m in [*preset["models"], *preset["ablations"]["models"]]]
+                 + [{"model": m, "task": "segmentation", "train_images_per_s": 50.0, "infer_images_per_s": 200.0}
+                    for m in preset["segmentation"]["models"]]).to_csv(throughput, index=False)
     plan.main(["--configfile", str(ROOT / "presets" / "synthetic.yaml"), "--throughput", str(throughput)])
     out = capsys.readouterr().out
     lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
     # 5 datasets x 2 models x 3 inits x 2 seeds, plus 7 ablation models x 2 seeds on SynPatch
     assert " 74 jobs" in lines["finetune"] and "GPU-h" in lines["finetune"]
-    # 5 datasets, the source set and the OOD test set
-    assert " 10 jobs" in lines["pretrain_dino"] and " 7 jobs" in lines["prepare"] and " 1 jobs" in lines["ood"]
+    # 5 datasets, the source set, the OOD test set and the 2 segmentation datasets
+    assert " 10 jobs" in lines["pretrain_dino"] and " 9 jobs" in lines["prepare"] and " 1 jobs" in lines["ood"]
+    # 2 segmentation datasets x 2 encoders x 2 seeds
+    assert " 8 jobs" in lines["segment"] and "GPU-h" in lines["segment"]
     # the study's two models; its ablation models are fine-tuned from random init (the demo's budget)
     assert " 2 jobs" in lines["pretrain_source"] and "GPU-h" in lines["pretrain_source"]
     assert out.startswith("study synthetic: ")
@@ -114,6 +135,9 @@ def test_throughput_rule_measures_every_model_and_the_config_overrides_it(tmp_pa
     result = run_snakemake(tmp_path, config, "throughput", "--cores", "1")
     assert result.returncode == 0, result.stderr[-3000:]
     measured = pd.read_csv(tmp_path / "results" / "speed" / "plan" / "throughput.csv")
+    segmentation = measured[measured["task"] == "segmentation"]  # DeepLabV3 on each encoder at 48 pixels
+    assert list(segmentation["model"]) == ["ResNet-toy", "ViT-toy"] and set(segmentation["input_size"]) == {48}
+    measured = measured[measured["task"] == "classification"]
     assert list(measured["model"]) == [
         "ResNet-toy",
         "ViT-toy",
@@ -135,6 +159,7 @@ def test_throughput_rule_measures_every_model_and_the_config_overrides_it(tmp_pa
     monkeypatch.setattr(plan, "gpu_hours", lambda cfg, speed: used.append(speed) or pd.DataFrame(
         [{"stage": "finetune", "dataset": "SynPatch", "model": "ViT-toy", "gpu_hours": 1.0}]))
     plan.main(["--configfile", str(configfile)])  # reads the rule's CSV from the study's results
-    speed = used[0].set_index("model")
+    assert len(used[0]) == 9 + 2 and (used[0]["task"] == "segmentation").sum() == 2  # overrides: classification only
+    speed = used[0][used[0]["task"] == "classification"].set_index("model")
     assert speed.loc["ViT-toy", "train_images_per_s"] == 1.0 and len(speed) == 9
     assert speed.loc["ResNet-toy", "train_images_per_s"] == measured.iloc[0]["train_images_per_s"]

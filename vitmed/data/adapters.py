@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vitmed.data.raw import IGNORED, RawTable, at_row, read_plain_layout
+from vitmed.data.raw import IGNORED, RawTable, at_row, binary_mask, read_mask_file, read_plain_layout
 from vitmed.jobs.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -407,9 +407,112 @@ def group_classes(raw: RawTable, groups: dict[str, list[str]], manifest: str) ->
                                task="binary" if len(groups) == 2 else "multiclass")
 
 
+# --- segmentation ------------------------------------------------------------------------
+ISIC2018_FOLDERS = {  # official split -> (images, masks); each archive unpacks to a folder of its own name
+    "Training": ("ISIC2018_Task1-2_Training_Input", "ISIC2018_Task1_Training_GroundTruth"),
+    "Validation": ("ISIC2018_Task1-2_Validation_Input", "ISIC2018_Task1_Validation_GroundTruth"),
+    "Test": ("ISIC2018_Task1-2_Test_Input", "ISIC2018_Task1_Test_GroundTruth"),
+}
+# the paper's 2,694 images: Training (2,594) split 90/10 into train/val, Validation (100) as test
+ISIC2018_SPLITS = {"Training": "trainval", "Validation": "test"}
+
+
+def _paired(images: dict[str, Path], masks: dict[str, Path], image_folder: Path, mask_folder: Path) -> list[tuple]:
+    """(id, image path, mask path) for every id with an image or a mask: an image without its mask
+    (or a mask without its image) keeps the expected path of the missing file, so that the store
+    names it in its error, or skips, lists and counts it (``skip_unreadable``)."""
+    rows = []
+    for sample_id in sorted(set(images) | set(masks)):
+        image = images.get(sample_id, image_folder / f"{sample_id} (no image for mask {masks.get(sample_id)})")
+        mask = masks.get(sample_id, mask_folder / f"{sample_id} (no mask for image {images.get(sample_id)})")
+        rows.append((sample_id, str(image), str(mask)))
+    return rows
+
+
+def read_isic2018(raw_dir: str | Path, splits: dict[str, str] | None = None) -> tuple[RawTable, str]:
+    """ISIC 2018 Task 1: ``ISIC2018_Task1-2_<Split>_Input/ISIC_<id>.jpg`` paired with
+    ``ISIC2018_Task1_<Split>_GroundTruth/ISIC_<id>_segmentation.png`` (0 background, 255 lesion,
+    the image's size); the folders' licence and attribution text files are not images. The
+    official Training set is split 90/10 into train/val, the Validation set is the test set."""
+    raw_dir = Path(raw_dir)
+    splits = splits or ISIC2018_SPLITS
+    rows = []
+    for official, split in splits.items():
+        image_folder, mask_folder = (raw_dir / name for name in ISIC2018_FOLDERS[official])
+        for folder in (image_folder, mask_folder):
+            if not folder.is_dir():
+                raise FileNotFoundError(f"{folder}: missing; ISIC 2018 Task 1 needs {ISIC2018_FOLDERS[official]} "
+                                        f"for its {official} set (README, Real datasets)")
+        images = {p.stem: p for p in image_folder.glob("ISIC_*.jpg")}
+        masks = {p.name[: -len("_segmentation.png")]: p for p in mask_folder.glob("ISIC_*_segmentation.png")}
+        rows += [(*row, split, official) for row in _paired(images, masks, image_folder, mask_folder)]
+    frame = pd.DataFrame(rows, columns=["sample_id", "path", "mask_path", "split", "official_split"])
+    frame["group_id"] = None  # ISIC 2018 Task 1 publishes no lesion or patient ids
+    return (RawTable(frame, [], ["background", "lesion"], "segmentation", 3,
+                     read_mask=lambda row: binary_mask(frame["mask_path"].iloc[row])), str(raw_dir))
+
+
+CSAW_CLASS = "cancer"  # CSAW-S's tumour class, one mask file per image and class
+CSAW_ANNOTATORS = ("1", "2", "3")
+
+
+def _csaw_images(folder: Path) -> dict[str, Path]:
+    """``<patient>/<patient>_<k>.png`` images: not the class masks beside them
+    (``<patient>_<k>_<class>.png``), nor the ``_8bit.png`` grayscale twins of some images."""
+    found = {}
+    for path in folder.glob("*/*.png"):
+        parts = path.stem.split("_")
+        if len(parts) == 2 and parts[0] == path.parent.name:
+            found[path.stem] = path
+    return found
+
+
+def _csaw_mask(paths: list[str], annotator: str) -> np.ndarray:
+    """The tumour mask (> 0 = tumour) of one annotator, or where at least 2 of 3 mark it."""
+    masks = [read_mask_file(path) > 0 for path in paths]
+    if len({m.shape for m in masks}) > 1:
+        raise ValueError(f"{paths[0]}: the annotators' masks differ in size {[m.shape for m in masks]}")
+    votes = np.sum(masks, axis=0)
+    return (votes >= 2 if annotator == "majority" else votes >= 1).astype(np.uint8)
+
+
+def read_csaw_s(raw_dir: str | Path, annotator: str = "majority") -> tuple[RawTable, str]:
+    """CSAW-S (Zenodo 4030660): ``CsawS/anonymized_dataset/<patient>/<patient>_<k>.png`` (312
+    train/val images, 150 patients) with ``<patient>_<k>_cancer.png`` beside each; test images
+    ``CsawS/test_data/anonymized_dataset/...`` (26, 23 patients) whose masks come from three
+    annotators, ``CsawS/test_data/annotator_<a>/<patient>/<patient>_<k>_cancer.png``: by default
+    the pixels at least two of them mark, or one ``annotator``'s. ``raw_dir`` may be the folder
+    holding ``CsawS`` or ``CsawS`` itself. Grouped by patient."""
+    raw_dir = Path(raw_dir)
+    root = raw_dir / "CsawS" if (raw_dir / "CsawS").is_dir() else raw_dir
+    train_folder, test_folder = root / "anonymized_dataset", root / "test_data" / "anonymized_dataset"
+    for folder in (train_folder, test_folder):
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder}: missing; not a CSAW-S folder (README, Real datasets)")
+    rows = []
+    images = _csaw_images(train_folder)
+    masks = {p.name[: -len(f"_{CSAW_CLASS}.png")]: p for p in train_folder.glob(f"*/*_{CSAW_CLASS}.png")}
+    for sample_id, image, mask in _paired(images, masks, train_folder, train_folder):
+        rows.append((sample_id, image, [mask], "trainval"))
+    annotators = CSAW_ANNOTATORS if annotator == "majority" else (annotator,)
+    for sample_id, image in sorted(_csaw_images(test_folder).items()):
+        patient = sample_id.split("_")[0]
+        rows.append((sample_id, str(image), [str(root / "test_data" / f"annotator_{a}" / patient /
+                                                 f"{sample_id}_{CSAW_CLASS}.png") for a in annotators], "test"))
+    frame = pd.DataFrame(rows, columns=["sample_id", "path", "annotations", "split"])
+    frame["group_id"] = frame["sample_id"].str.split("_").str[0]
+    frame["mask_path"] = frame["annotations"].str[0]  # named in size errors
+
+    def read_mask(row: int) -> np.ndarray:
+        return _csaw_mask(frame["annotations"].iloc[row], annotator)
+
+    return RawTable(frame, [], ["background", "tumour"], "segmentation", 1, read_mask=read_mask), str(root)
+
+
 READERS = {"aptos2019": read_aptos2019, "isic2019": read_isic2019, "cbis_ddsm": read_cbis_ddsm,
            "chexpert": read_chexpert, "pcam": read_pcam, "medmnist": read_medmnist,
-           "pad_ufes20": read_pad_ufes20, "camelyon17": read_camelyon17}
+           "pad_ufes20": read_pad_ufes20, "camelyon17": read_camelyon17, "isic2018": read_isic2018,
+           "csaw_s": read_csaw_s}
 
 
 # What a raw folder of each source holds, in each layout a user may have (PatchCamelyon, MedMNIST
@@ -421,6 +524,8 @@ LAYOUTS = {
     "chexpert": [["train.csv", "valid.csv"]],
     "pad_ufes20": [["metadata.csv", "images"]],
     "camelyon17": [["metadata.csv", "patches"]],
+    "isic2018": [list(ISIC2018_FOLDERS["Training"] + ISIC2018_FOLDERS["Validation"])],
+    "csaw_s": [["CsawS/anonymized_dataset", "CsawS/test_data"], ["anonymized_dataset", "test_data"]],
 }
 
 
@@ -444,10 +549,11 @@ def read_raw(cfg: dict, raw_record: str | Path) -> tuple[RawTable, str, pd.Serie
     if cfg["source"] not in READERS:
         raise NotImplementedError(f"no adapter for source '{cfg['source']}' yet (supported: "
                                   f"{sorted(READERS)} and synthetic)")
-    options = {"cbis_ddsm": {"label": cfg["label"]},
-               "chexpert": {"uncertain": cfg["uncertain"], "frontal_only": cfg["frontal_only"]},
-               "medmnist": {"flag": cfg.get("flag"), "size": cfg["medmnist_size"]},
-               "camelyon17": {"centers": cfg.get("centers")}}.get(cfg["source"], {})
+    options = {"cbis_ddsm": lambda: {"label": cfg["label"]},
+               "chexpert": lambda: {"uncertain": cfg["uncertain"], "frontal_only": cfg["frontal_only"]},
+               "medmnist": lambda: {"flag": cfg.get("flag"), "size": cfg["medmnist_size"]},
+               "camelyon17": lambda: {"centers": cfg.get("centers")},
+               "csaw_s": lambda: {"annotator": cfg["annotator"]}}.get(cfg["source"], dict)()
     check_layout(cfg["source"], record["raw_dir"])
     raw, manifest = READERS[cfg["source"]](record["raw_dir"], **options)
     if cfg.get("label_groups"):

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import shutil
 import subprocess
+import urllib.request
 from pathlib import Path
 
 from vitmed.data.download import download, unpack
@@ -22,6 +24,13 @@ log = logging.getLogger(__name__)
 ISIC_BASE = "https://isic-challenge-data.s3.amazonaws.com/2019"
 ISIC_FILES = ["ISIC_2019_Training_GroundTruth.csv", "ISIC_2019_Training_Metadata.csv",
               "ISIC_2019_Training_Input.zip"]
+
+ISIC2018_BASE = "https://isic-challenge-data.s3.amazonaws.com/2018"
+# Task 1's training and validation sets (the paper's 2,594 + 100 images); each zip unpacks to its own name
+ISIC2018_ARCHIVES = ["ISIC2018_Task1-2_Training_Input", "ISIC2018_Task1_Training_GroundTruth",
+                     "ISIC2018_Task1-2_Validation_Input", "ISIC2018_Task1_Validation_GroundTruth"]
+# CSAW-S on Zenodo (CC BY-NC-ND 4.0): the record's API lists its files with their MD5 sums
+CSAW_S_RECORD = "https://zenodo.org/api/records/4030660"
 
 PCAM_BASE = "https://zenodo.org/records/2546921/files"
 # MD5s of the .h5.gz files as published with PatchCamelyon (also used by torchvision's PCAM)
@@ -115,6 +124,53 @@ def fetch_pcam(target: Path, base_url: str = PCAM_BASE, md5: dict[str, str] = PC
     return target
 
 
+def fetch_isic2018(target: Path, base_url: str = ISIC2018_BASE) -> Path:
+    """ISIC 2018 Task 1's training and validation images and masks (no published sums): each
+    archive's folder (the archive's own name) moved into ``target``."""
+    files = target.with_name(target.name + ".files")
+    for name in ISIC2018_ARCHIVES:
+        if (target / name).is_dir():
+            continue
+        unpacked = unpack(download(f"{base_url}/{name}.zip", files / f"{name}.zip"), files / f"{name}.d")
+        target.mkdir(parents=True, exist_ok=True)
+        os.replace(unpacked / name if (unpacked / name).is_dir() else unpacked, target / name)
+    return target
+
+
+def zenodo_files(record_url: str) -> list[tuple[str, str, str | None]]:
+    """(name, download URL, MD5 or None) of every file of a Zenodo record, from its API."""
+    with urllib.request.urlopen(record_url, timeout=60) as response:
+        record = json.load(response)
+    files = []
+    for entry in record.get("files", []):
+        checksum = entry.get("checksum", "")
+        files.append((entry["key"], entry["links"]["self"],
+                      checksum.split(":", 1)[1] if checksum.startswith("md5:") else None))
+    if not files:
+        raise ValueError(f"{record_url}: the Zenodo record lists no files")
+    return files
+
+
+def fetch_csaw_s(target: Path, record_url: str = CSAW_S_RECORD) -> Path:
+    """CSAW-S from its Zenodo record, every file MD5-verified against the record and its
+    archive unpacked: ``target/CsawS/``."""
+    if target.exists():
+        return target
+    files = target.with_name(target.name + ".files")
+    unpacked = []
+    for name, url, md5 in zenodo_files(record_url):
+        path = download(url, files / name, md5=md5)
+        if name.endswith(".zip"):
+            unpacked.append(unpack(path, files / f"{name}.d"))
+    for folder in unpacked:
+        try:
+            os.replace(_folder_holding(folder, "CsawS"), target)
+            return target
+        except FileNotFoundError:
+            continue
+    raise FileNotFoundError(f"{record_url}: no archive of the record holds a CsawS folder (has its layout changed?)")
+
+
 def _folder_holding(root: Path, marker: str) -> Path:
     """The folder of an unpacked archive that holds ``marker``: the archive's top, or one below."""
     for folder in (root, *sorted(p for p in root.iterdir() if p.is_dir())):
@@ -181,6 +237,10 @@ def _download(name: str, cfg: dict, target: Path) -> Path:
         return fetch_isic2019(target)
     if source == "pcam":
         return fetch_pcam(target)
+    if source == "isic2018":
+        return fetch_isic2018(target)
+    if source == "csaw_s":
+        return fetch_csaw_s(target)
     if source == "pad_ufes20":
         return fetch_pad_ufes20(target)
     if source == "camelyon17":

@@ -6,7 +6,8 @@
 Job counts come from Snakemake's own dry run of the whole study (``--forceall``: done or not).
 GPU time is images processed / throughput: fine-tuning runs ``finetune.max_epochs`` epochs over
 the training split (an upper bound: saturation stops runs earlier) plus a validation pass per
-epoch, for every run of the study model (vitmed.study); DINO runs
+epoch, for every run of the study model (vitmed.study), and so does segmentation, at DeepLabV3's
+measured throughput at the segmentation input size; DINO runs
 ``dino.epochs`` over the training split with 2 global and N local crops (a crop costs in
 proportion to its pixel count); k-NN embeds train and test once per initialized encoder.
 Throughput (images/s per model at ``input_size``, training and inference) is what the
@@ -28,7 +29,7 @@ from vitmed.plan.throughput import with_overrides
 from vitmed.study import SOURCE, SOURCE_SPLIT, Study
 
 ROOT = Path(__file__).resolve().parents[2]
-TRAINING_STAGES = ("pretrain_source", "pretrain_dino", "finetune", "knn", "linear_probe", "analyze")
+TRAINING_STAGES = ("pretrain_source", "pretrain_dino", "finetune", "segment", "knn", "linear_probe", "analyze")
 
 
 def job_counts(dry_run_output: str) -> dict[str, int]:
@@ -74,7 +75,10 @@ def gpu_hours(config: dict, throughput: pd.DataFrame) -> pd.DataFrame:
     """Estimated GPU-hours per (stage, dataset, model) of a validated config's study;
     ``throughput`` has columns model, train_images_per_s, infer_images_per_s."""
     study = Study.from_config(config)
-    speed = throughput.set_index("model")
+    if "task" not in throughput.columns:
+        throughput = throughput.assign(task="classification")
+    speed = throughput[throughput["task"] == "classification"].set_index("model")
+    segmenting = throughput[throughput["task"] == "segmentation"].set_index("model")
     models = list(dict.fromkeys(study.models + study.ablation_models))
     missing = sorted(set(models) - set(speed.index))
     if missing:
@@ -106,6 +110,19 @@ def gpu_hours(config: dict, throughput: pd.DataFrame) -> pd.DataFrame:
                     seconds["pretrain_dino"] = dino["epochs"] * train * crop_cost / fit
             rows += [{"stage": stage, "dataset": dataset, "model": model, "gpu_hours": s / 3600}
                      for stage, s in seconds.items() if s > 0]
+    missing = sorted(set(study.segmentation_models) - set(segmenting.index)) if study.segmentation_on else []
+    if missing:
+        raise ValueError(f"no segmentation throughput for model(s) {missing}: run `snakemake throughput` on the "
+                         "target GPU (it measures DeepLabV3 on every segmentation encoder)")
+    max_epochs = study.segmentation_settings["max_epochs"]
+    for (dataset, model), n_runs in Counter((d, m) for d, m, _ in study.segment_runs()).items():
+        cfg = study.dataset_config(dataset)
+        n = sizes.get(dataset, cfg.get("n_images") if cfg["source"] == "synthetic" else None)
+        if n is None:
+            raise ValueError(f"plan.n_images.{dataset} is not set: how many images does {dataset} have?")
+        fit, infer = segmenting.loc[model, "train_images_per_s"], segmenting.loc[model, "infer_images_per_s"]
+        seconds = n_runs * max_epochs * (n * cfg["split"]["train"] / fit + n * cfg["split"]["val"] / infer)
+        rows.append({"stage": "segment", "dataset": dataset, "model": model, "gpu_hours": seconds / 3600})
     # the synthetic ImageNet stand-in: one supervised source training per model that starts from it
     source = config["imagenet"]["synthetic_source"]
     for model in study.source_pretrained_models():

@@ -15,5 +15,8 @@ rule throughput:
         models={model: STUDY.model_configs[model] for model in STUDY.models + STUDY.ablation_models},
         input_size=config["input_size"],
         measure=config["plan"]["measure"],
+        segmenters={model: STUDY.model_configs[model] for model in STUDY.segmentation_models},
+        segmentation_size=STUDY.segmentation.get("input_size"),
+        segmentation_batch=STUDY.segmentation_settings["batch_size"],
     script:
         "../../scripts/throughput.py"

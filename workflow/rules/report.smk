@@ -136,7 +136,8 @@ rule welch:
     conda:
         "../../envs/vitmed.yaml"
     params:
-        families={name: model["family"] for name, model in STUDY.model_configs.items()},
+        # the study's models and the segmentation encoders (the ablations have their own tables)
+        families={name: STUDY.family(name) for name in dict.fromkeys(STUDY.models + STUDY.segmentation_models)},
         study=config["study"],
     script:
         "../../scripts/welch.py"
