@@ -16,11 +16,11 @@ from vitmed.report.figures import figure2, save_figure
 
 setup_job(snakemake.log[0], threads=0)
 params = snakemake.params
+checkpoints = iter(snakemake.input.weights)  # per dataset, the first seed's best.pt of each family's model
 examples = {}
 for dataset, data_dir in zip(params.datasets, [Path(p).parent for p in snakemake.input.meta]):
     meta = load_meta(data_dir)
-    models = {family: load_segmenter(model["config"], len(meta["classes"]),
-                                     f"{params.results}/segment/{dataset}/{model['name']}/seed{params.seed}/best.pt",
+    models = {family: load_segmenter(model["config"], len(meta["classes"]), next(checkpoints),
                                      input_size=params.input_size, output_stride=params.output_stride)
               for family, model in params.models.items()}
     examples[dataset] = segmentation_examples(StoreDataset(data_dir, "test"), models,

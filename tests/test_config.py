@@ -22,7 +22,9 @@ def test_dry_run_of_paper_config_lists_the_whole_study(tmp_path):
     assert counts["capacity"] == counts["patch_size"] == counts["published_comparison"] == 1
     assert counts["knn"] == counts["linear_probe"] == counts["analyze"] == len(config["datasets"])
     assert counts["pretrain_dino"] == 5 * 4
-    assert counts["prepare"] == 5 and counts["tables"] == 1 and counts["figure1"] == 1
+    assert counts["prepare"] == 5 + 2 and counts["tables"] == 1 and counts["figure1"] == 1
+    # Table 2: ISIC 2018 and CSAW-S x ResNet50 and DeiT-S x 5 seeds; Figure 2
+    assert counts["segment"] == 2 * 2 * 5 and counts["figure2"] == 1
 
 
 def test_defaults_are_filled_in():
@@ -62,6 +64,23 @@ def test_defaults_are_filled_in():
      "ablations.freezing.ViT-toy: 'ViT-toy-f3' must be ViT-toy's timm model (test_vit) with freeze_blocks >= 1"),
     (lambda c: c["analysis"].update(attention_models=["ResNet-toy"]),
      "analysis.attention_models: 'ResNet-toy' is not one of the study's ViTs ['ViT-toy']"),
+    (lambda c: c["segmentation"].update(models=["ResNet-toy", "DeiT-S"]),
+     "segmentation.models: 'DeiT-S' is not one of"),
+    (lambda c: c["segmentation"].update(models=["ViT-toy-f3"]), "segmentation.models: 'ViT-toy-f3' freezes blocks"),
+    (lambda c: c["segmentation"]["datasets"].update(SynSkin=c["segmentation"]["datasets"]["SynMassSeg"]),
+     "segmentation.datasets: 'SynSkin' is also a classification or test dataset name"),
+    (lambda c: c["segmentation"]["datasets"]["SynMassSeg"].update(split={"train": 0.7, "val": 0.2}),
+     "segmentation.datasets.SynMassSeg.split: ratios sum to 0.9, not 1"),
+    (lambda c: c["segmentation"]["datasets"]["SynMassSeg"].update(source="csaw_s", split={"train": 0.8, "val": 0.1,
+                                                                                       "test": 0.1}),
+     "segmentation.datasets.SynMassSeg.split: test is the publisher's held-out set for csaw_s"),
+    (lambda c: c["segmentation"].update(input_size=64),
+     "segmentation.datasets.SynLesionSeg: image_size 48 is smaller"),
+    (lambda c: c["segmentation"]["finetune"].update(learning_rate=0.1),
+     "segmentation.finetune.learning_rate: not a key"),
+    (lambda c: c["segmentation"]["datasets"]["SynMassSeg"].update(generator="mammo_mass"),
+     "'mammo_mass' is not one of"),
+    (lambda c: c["segmentation"].update(init="dino"), "'dino' is not one of"),
 ])
 def test_bad_config_is_refused_naming_the_key(edit, expected):
     """The schema, then the study model's cross-field checks: what the workflow runs first."""
@@ -77,6 +96,23 @@ def test_bad_config_is_refused_naming_the_key(edit, expected):
     (lambda c: c["finetune"].update(learning_rate=0.1), "'learning_rate' was unexpected"),
     (lambda c: c["analysis"].update(attention_models=["ResNet-toy"]),
      "analysis.attention_models: 'ResNet-toy' is not one of the study's ViTs ['ViT-toy']"),
+    (lambda c: c["segmentation"].update(models=["ResNet-toy", "DeiT-S"]),
+     "segmentation.models: 'DeiT-S' is not one of"),
+    (lambda c: c["segmentation"].update(models=["ViT-toy-f3"]), "segmentation.models: 'ViT-toy-f3' freezes blocks"),
+    (lambda c: c["segmentation"]["datasets"].update(SynSkin=c["segmentation"]["datasets"]["SynMassSeg"]),
+     "segmentation.datasets: 'SynSkin' is also a classification or test dataset name"),
+    (lambda c: c["segmentation"]["datasets"]["SynMassSeg"].update(split={"train": 0.7, "val": 0.2}),
+     "segmentation.datasets.SynMassSeg.split: ratios sum to 0.9, not 1"),
+    (lambda c: c["segmentation"]["datasets"]["SynMassSeg"].update(source="csaw_s", split={"train": 0.8, "val": 0.1,
+                                                                                       "test": 0.1}),
+     "segmentation.datasets.SynMassSeg.split: test is the publisher's held-out set for csaw_s"),
+    (lambda c: c["segmentation"].update(input_size=64),
+     "segmentation.datasets.SynLesionSeg: image_size 48 is smaller"),
+    (lambda c: c["segmentation"]["finetune"].update(learning_rate=0.1),
+     "segmentation.finetune.learning_rate: not a key"),
+    (lambda c: c["segmentation"]["datasets"]["SynMassSeg"].update(generator="mammo_mass"),
+     "'mammo_mass' is not one of"),
+    (lambda c: c["segmentation"].update(init="dino"), "'dino' is not one of"),
 ])
 def test_bad_config_fails_in_snakemake_before_any_job(tmp_path, edit, expected):
     config = copy.deepcopy(load_preset("synthetic"))
@@ -135,3 +171,5 @@ def test_profiles_name_only_rules_of_the_workflow(tmp_path, profile):
     settings = yaml.safe_load((ROOT / "profiles" / profile / "config.yaml").read_text())
     named = set(settings.get("set-threads", {})) | set(settings.get("set-resources", {}))
     assert named and named <= rules, sorted(named - rules)
+    gpu_rules = {"pretrain_source", "pretrain_dino", "finetune", "segment", "knn", "linear_probe", "ood", "analyze"}
+    assert all(settings["set-resources"][rule]["gpu"] == 1 for rule in gpu_rules)

@@ -64,7 +64,8 @@ def test_synthetic_study_weights_come_from_source_pretraining_of_base_models():
 def test_final_outputs_follow_the_config_and_match_the_dry_run(tmp_path):
     config = load_preset("synthetic")
     outputs = study_of(config).final_outputs()
-    for file in ("tables/table1.tex", "tables/table4.md", "figures/figure3.png", "tables/freezing.csv",
+    for file in ("tables/table1.tex", "tables/table2.md", "figures/figure2.png", "tables/table4.md",
+                 "figures/figure3.png", "tables/freezing.csv",
                  "figures/freezing.pdf", "tables/ood.md", "figures/figure4.png", "figures/figure5.pdf",
                  "tables/welch.csv", "tables/self_attention.tex"):
         assert f"results/synthetic/{file}" in outputs, file
@@ -73,17 +74,18 @@ def test_final_outputs_follow_the_config_and_match_the_dry_run(tmp_path):
     lean["ablations"] = {"models": {}}
     lean["analysis"] = {"attention_models": []}
     lean["linear_probe"] = {"enabled": False}
+    lean["segmentation"] = {}
     fewer = study_of(lean).final_outputs()
     assert not {p for p in fewer if any(n in p for n in ("table4", "figure3", "table5", "freezing", "figure4",
-                                                           "figure5", "self_attention", "linear_probe"))}
+                                                           "figure5", "self_attention", "linear_probe", "table2",
+                                                           "figure2"))}
     assert {"results/synthetic/tables/table1.md", "results/synthetic/figures/cka.png"} <= set(fewer)
     # Snakemake plans exactly the rules that write those files
     result = run_snakemake(tmp_path, lean, "-n")
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout + result.stderr)
-    assert not {"capacity", "patch_size", "freezing", "self_attention", "figure4", "figure5", "linear_probe"} & set(
-        counts
-    )
+    assert not {"capacity", "patch_size", "freezing", "self_attention", "figure4", "figure5", "linear_probe",
+                "segment", "figure2"} & set(counts)
     assert counts["tables"] == counts["figure_cka"] == 1
 
 
@@ -91,7 +93,7 @@ def test_every_artefact_has_a_caption_and_a_rule_of_the_workflow():
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     config["linear_probe"]["enabled"] = True
     study = study_of(config)
-    rules = (ROOT / "workflow" / "rules" / "report.smk").read_text()
+    rules = "".join(path.read_text() for path in (ROOT / "workflow" / "rules").glob("*.smk"))
     for artefact in study.artefacts:
         assert (ROOT / "workflow" / "report" / f"{artefact.caption}.rst").exists(), artefact.name
         assert f"rule {artefact.rule}:" in rules and f'artefact_outputs("{artefact.rule}")' in rules
@@ -149,3 +151,22 @@ def test_every_preset_passes_the_checks_and_generator_tasks_are_the_generators()
     study_of(yaml.safe_load((ROOT / "config.yaml").read_text()))
     for generator, task in GENERATOR_TASKS.items():
         assert generate(generator, 40, 16, seed=0).task == task, generator
+
+
+def test_segmentation_runs_weights_and_settings():
+    study = study_of(yaml.safe_load((ROOT / "config.yaml").read_text()))
+    runs = study.segment_runs()
+    assert len(runs) == len(set(runs)) == 2 * 2 * 5 and ("CSAW-S", "DeiT-S", 4) in runs
+    assert study.figure2_models == {"cnn": "ResNet50", "vit": "DeiT-S"}
+    assert study.weights_source("ISIC2018", "DeiT-S", study.segmentation_init) == HUB
+    assert study.image_size_of("CSAW-S") == 512 and study.image_size_of("APTOS2019") == 256
+    cfg = study.dataset_config("CSAW-S")  # what prepare reads
+    assert cfg["metric"] == "iou" and cfg["split"] == {"train": 0.9, "val": 0.1, "test": 0.0}
+    assert cfg["elastic"]["p"] == 0.5 and study.dataset_config("ISIC2018")["elastic"]["p"] == 0
+    hp = study.segmentation_settings  # the paper's procedure, with segmentation's batch size
+    assert hp["batch_size"] == 16 and hp["lr"]["pretrained"] == 1e-4 and hp["warmup_iters"] == 1000
+    synthetic = study_of(load_preset("synthetic"))
+    # the segmentation encoders start from the synthetic ImageNet stand-in
+    weights = synthetic.weights_source("SynMassSeg", "ViT-toy", "imagenet")
+    assert weights == "results/synthetic/weights/ViT-toy/imagenet.pt"
+    assert {"ResNet-toy", "ViT-toy"} <= set(synthetic.source_pretrained_models())

@@ -53,8 +53,6 @@ rule figure2:
             family: {"name": name, "config": STUDY.model_configs[name]}
             for family, name in STUDY.figure2_models.items()
         },
-        seed=STUDY.seeds[0],
-        results=RESULTS,
         input_size=STUDY.segmentation.get("input_size"),
         output_stride=STUDY.segmentation.get("output_stride"),
         n_images=STUDY.segmentation.get("figure_images"),
