@@ -2,7 +2,8 @@
 # The GPU measurements in one run (issue 8: about 4 minutes on one H200 with 16 cores): the data
 # path against PIL, the training loop against pure compute for a CNN and a ViT (the store read
 # in the training process, as the study's configs do, and by 8 loader processes), and k-NN
-# against scikit-learn, DINO's epoch against its compute and its views against PIL (issue 17).
+# against scikit-learn, DINO's epoch against its compute and its views against PIL (issue 17),
+# and the segmentation loop against DeepLabV3's compute at 512 px for both encoders (issue 16).
 # Prints everything; with OUT set, also writes $OUT/benchmarks.txt.
 #   bash benchmarks/gpu.sh
 set -euo pipefail
@@ -19,4 +20,7 @@ python="${PYTHON:-python3}"
   "$python" benchmarks/knn_vs_sklearn.py
   "$python" benchmarks/dino_loop.py --model vit_small_patch16_224 --store-size 256 --global-size 224 \
       --local-size 96 --local-crops 8 --images 1024 --pil-workers 8
+  for model in resnet50 deit_small_patch16_224; do
+    "$python" benchmarks/segment_loop.py --model $model --size 512 --images 256 --batch 16
+  done
 } 2>&1 | grep -v "prepare store" | tee "${OUT:-/tmp}/benchmarks.txt"
