@@ -293,3 +293,10 @@ def test_segment_refuses_a_classification_store(tmp_path):
                 ratios={"train": 0.6, "val": 0.2, "test": 0.2}, seed=0, metric="roc_auc")
     with pytest.raises(ValueError, match="needs a store with masks"):
         segment_run(TOY_CNN, None, tmp_path / "store", tmp_path / "run", seed=0, hp=_hp(), input_size=16)
+
+
+def test_segment_runs_with_the_gpu_speedups_from_config(lesion_store, tmp_path):
+    """bf16 autocast and channels-last, as on a GPU (here on the CPU): finite scores, a log."""
+    _segment(lesion_store / "store", tmp_path, _hp(max_epochs=1, precision="bf16", channels_last=True))
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert 0 <= result["value"] <= 1 and result["epochs"] == 1
