@@ -20,5 +20,15 @@ def run_snakemake(workdir: Path, config: dict | None, *args: str, timeout: int =
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=workdir)
 
 
-def load_preset(name: str) -> dict:
-    return yaml.safe_load((ROOT / "presets" / f"{name}.yaml").read_text())
+# the synthetic study with its companion-study overlay: every stage of the DAG (`make demo` runs the first only)
+SYNTHETIC = ("synthetic", "synthetic_companions")
+
+
+def load_preset(*names: str) -> dict:
+    """A preset, or several merged in order as ``snakemake --configfile a.yaml b.yaml`` merges them."""
+    from snakemake.utils import update_config
+
+    config = {}
+    for name in names:
+        update_config(config, yaml.safe_load((ROOT / "presets" / f"{name}.yaml").read_text()))
+    return config

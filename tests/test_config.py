@@ -2,7 +2,7 @@ import copy
 
 import pytest
 import yaml
-from helpers import ROOT, job_counts, load_preset, run_snakemake
+from helpers import ROOT, SYNTHETIC, job_counts, load_preset, run_snakemake
 from snakemake.utils import validate
 
 from vitmed.study import Study
@@ -84,7 +84,7 @@ def test_defaults_are_filled_in():
 ])
 def test_bad_config_is_refused_naming_the_key(edit, expected):
     """The schema, then the study model's cross-field checks: what the workflow runs first."""
-    config = copy.deepcopy(load_preset("synthetic"))
+    config = copy.deepcopy(load_preset(*SYNTHETIC))
     edit(config)
     with pytest.raises(Exception) as error:
         validate(config, SCHEMA)
@@ -115,7 +115,7 @@ def test_bad_config_is_refused_naming_the_key(edit, expected):
     (lambda c: c["segmentation"].update(init="dino"), "'dino' is not one of"),
 ])
 def test_bad_config_fails_in_snakemake_before_any_job(tmp_path, edit, expected):
-    config = copy.deepcopy(load_preset("synthetic"))
+    config = copy.deepcopy(load_preset(*SYNTHETIC))
     edit(config)
     result = run_snakemake(tmp_path, config, "-n")
     assert result.returncode != 0
@@ -124,7 +124,7 @@ def test_bad_config_fails_in_snakemake_before_any_job(tmp_path, edit, expected):
 
 
 def test_workflow_passes_snakemake_lint(tmp_path):
-    result = run_snakemake(tmp_path, load_preset("synthetic"), "--lint")
+    result = run_snakemake(tmp_path, load_preset(*SYNTHETIC), "--lint")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -165,7 +165,7 @@ def test_self_attention_preset_plans_piater_et_als_study(tmp_path):
 def test_profiles_name_only_rules_of_the_workflow(tmp_path, profile):
     # Snakemake ignores threads and resources set for a rule that does not exist, so a renamed
     # rule would silently fall back to the defaults (no GPU, 30 minutes) on a cluster.
-    result = run_snakemake(tmp_path, load_preset("synthetic"), "--list-rules")
+    result = run_snakemake(tmp_path, load_preset(*SYNTHETIC), "--list-rules")
     assert result.returncode == 0, result.stderr[-3000:]
     rules = set(result.stdout.split())
     settings = yaml.safe_load((ROOT / "profiles" / profile / "config.yaml").read_text())

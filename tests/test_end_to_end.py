@@ -5,11 +5,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import load_preset, run_snakemake
+from helpers import SYNTHETIC, load_preset, run_snakemake
 
 
 def tiny_study() -> dict:
-    config = load_preset("synthetic")
+    config = load_preset(*SYNTHETIC)
     config["study"] = "tiny"
     keep = {"SynSkin": 160, "SynChest": 160}  # a multiclass and a multi-label task
     config["datasets"] = {name: dict(config["datasets"][name], n_images=n) for name, n in keep.items()}

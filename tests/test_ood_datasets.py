@@ -200,7 +200,7 @@ def test_datasets_of_one_source_fetch_one_after_the_other(tmp_path, monkeypatch)
 def test_a_test_set_with_an_official_split_is_all_test_data(tmp_path):
     """prepare of a test_datasets entry scores all of it, not only its publisher's test split
     (PatchCamelyon or a MedMNIST task as an OOD set)."""
-    from helpers import load_preset, run_snakemake
+    from helpers import SYNTHETIC, load_preset, run_snakemake
 
     rng = np.random.default_rng(4)
     raw = tmp_path / "medmnist"
@@ -210,7 +210,7 @@ def test_a_test_set_with_an_official_split_is_all_test_data(tmp_path):
         arrays[f"{split}_images"] = rng.integers(0, 255, (n, 28, 28, 3), dtype=np.uint8)
         arrays[f"{split}_labels"] = rng.integers(0, 8, (n, 1))
     np.savez(raw / "bloodmnist.npz", **arrays)
-    config = load_preset("synthetic")
+    config = load_preset(*SYNTHETIC)
     config["study"] = "tests"
     config["test_datasets"]["Blood-Elsewhere"] = {"source": "medmnist", "flag": "bloodmnist", "medmnist_size": 28,
                                                   "raw_dir": str(raw), "metric": "macro_recall"}

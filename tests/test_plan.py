@@ -4,7 +4,7 @@ import copy
 import pandas as pd
 import pytest
 import yaml
-from helpers import ROOT, load_preset, run_snakemake
+from helpers import ROOT, SYNTHETIC, load_preset, run_snakemake
 from snakemake.utils import validate
 
 from vitmed.plan import estimate as plan
@@ -102,12 +102,13 @@ def test_missing_throughput_or_size_is_a_clear_error():
 
 def test_plan_command_lists_the_dry_runs_jobs_per_stage(tmp_path, capsys):
     throughput = tmp_path / "throughput.csv"
-    preset = load_preset("synthetic")
+    preset = load_preset(*SYNTHETIC)
     pd.DataFrame([{"model": m, "task": "classification", "train_images_per_s": 700.0, "infer_images_per_s": 3000.0}
                   for m in [*preset["models"], *preset["ablations"]["models"]]]
                  + [{"model": m, "task": "segmentation", "train_images_per_s": 50.0, "infer_images_per_s": 200.0}
                     for m in preset["segmentation"]["models"]]).to_csv(throughput, index=False)
-    plan.main(["--configfile", str(ROOT / "presets" / "synthetic.yaml"), "--throughput", str(throughput)])
+    plan.main(["--configfile", *(str(ROOT / "presets" / f"{name}.yaml") for name in SYNTHETIC),
+               "--throughput", str(throughput)])
     out = capsys.readouterr().out
     lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
     # 5 datasets x 2 models x 3 inits x 2 seeds, plus 7 ablation models x 2 seeds on SynPatch
@@ -129,7 +130,7 @@ def test_plan_without_throughput_says_how_to_measure_it(tmp_path):
 
 
 def test_throughput_rule_measures_every_model_and_the_config_overrides_it(tmp_path, monkeypatch):
-    config = load_preset("synthetic")
+    config = load_preset(*SYNTHETIC)
     config.update(study="speed", results_dir=str(tmp_path / "results"))
     config["plan"] = {"measure": {"batch": 4, "repeats": 1}}
     result = run_snakemake(tmp_path, config, "throughput", "--cores", "1")

@@ -4,7 +4,7 @@ import re
 import pandas as pd
 import pytest
 import yaml
-from helpers import ROOT, load_preset, run_snakemake
+from helpers import ROOT, SYNTHETIC, load_preset, run_snakemake
 from slurm_cluster import local_slurm, unavailable_reason
 
 REASON = unavailable_reason()
@@ -12,7 +12,7 @@ REASON = unavailable_reason()
 
 def micro_study() -> dict:
     """Every stage of the DAG, at the smallest size that still trains and evaluates."""
-    config = load_preset("synthetic")
+    config = load_preset(*SYNTHETIC)
     config["study"] = "micro"
     config["seeds"] = [0]
     config["datasets"] = {"SynSkin": dict(config["datasets"]["SynSkin"], n_images=120)}

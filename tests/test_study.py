@@ -6,7 +6,7 @@ import sys
 
 import pytest
 import yaml
-from helpers import ROOT, job_counts, load_preset, run_snakemake
+from helpers import ROOT, SYNTHETIC, job_counts, load_preset, run_snakemake
 from snakemake.utils import validate
 
 from vitmed.study import HUB, SOURCE, Study
@@ -44,7 +44,7 @@ def test_paper_study_runs_and_sets():
 
 
 def test_synthetic_study_weights_come_from_source_pretraining_of_base_models():
-    config = load_preset("synthetic")
+    config = load_preset(*SYNTHETIC)
     config["ablations"]["init"] = "imagenet"  # the paper's ablation init (the demo's is random)
     study = study_of(config)
     assert (
@@ -62,7 +62,7 @@ def test_synthetic_study_weights_come_from_source_pretraining_of_base_models():
 
 
 def test_final_outputs_follow_the_config_and_match_the_dry_run(tmp_path):
-    config = load_preset("synthetic")
+    config = load_preset(*SYNTHETIC)
     outputs = study_of(config).final_outputs()
     for file in ("tables/table1.tex", "tables/table2.md", "figures/figure2.png", "tables/table4.md",
                  "figures/figure3.png", "tables/freezing.csv",
@@ -100,7 +100,7 @@ def test_every_artefact_has_a_caption_and_a_rule_of_the_workflow():
 
 
 def test_table_titles_name_the_study_and_the_ood_pairs():
-    study = study_of(load_preset("synthetic"))
+    study = study_of(load_preset(*SYNTHETIC))
     assert study.table_title("table1") == "Table 1: fine-tuning, median ± std over seeds (synthetic)"
     assert "(SynPatch → SynPatch-OtherSite)" in study.table_title("ood")
 
@@ -108,14 +108,14 @@ def test_table_titles_name_the_study_and_the_ood_pairs():
 @pytest.mark.parametrize("source, expected", [("file", "imagenet.source is 'file' but the imagenet_file of model "
                                                        "ResNet-toy is not set")])
 def test_missing_weights_file_is_named(source, expected):
-    config = load_preset("synthetic")
+    config = load_preset(*SYNTHETIC)
     config["imagenet"] = {"source": source}
     with pytest.raises(ValueError, match=expected):
         study_of(config).weights_source("SynPatch", "ResNet-toy-GA", "imagenet")
 
 
 def test_a_study_without_imagenet_init_runs_without_saliency_unless_figure4_names_its_models():
-    config = load_preset("synthetic")
+    config = load_preset(*SYNTHETIC)
     config["inits"] = ["random"]
     del config["analysis"]["saliency"]  # the schema's defaults: init imagenet, no models
     study = study_of(config)
@@ -136,7 +136,7 @@ def test_a_study_without_imagenet_init_runs_without_saliency_unless_figure4_name
     (lambda c: c.update(image_size=24), "image_size: 24 is smaller than input_size 32"),
 ])
 def test_a_metric_that_cannot_score_the_task_and_upscaling_are_refused_before_any_job(edit, expected):
-    config = load_preset("synthetic")
+    config = load_preset(*SYNTHETIC)
     edit(config)
     with pytest.raises(ValueError, match=re.escape(expected)):
         study_of(config)
@@ -165,7 +165,7 @@ def test_segmentation_runs_weights_and_settings():
     assert cfg["elastic"]["p"] == 0.5 and study.dataset_config("ISIC2018")["elastic"]["p"] == 0
     hp = study.segmentation_settings  # the paper's procedure, with segmentation's batch size
     assert hp["batch_size"] == 16 and hp["lr"]["pretrained"] == 1e-4 and hp["warmup_iters"] == 1000
-    synthetic = study_of(load_preset("synthetic"))
+    synthetic = study_of(load_preset(*SYNTHETIC))
     # the segmentation encoders start from the synthetic ImageNet stand-in
     weights = synthetic.weights_source("SynMassSeg", "ViT-toy", "imagenet")
     assert weights == "results/synthetic/weights/ViT-toy/imagenet.pt"

@@ -77,9 +77,9 @@ def test_sgd_with_momentum_and_weight_decay():
 def test_editing_one_runs_override_leaves_the_other_runs_up_to_date(tmp_path):
     """A fine-tuning job's params hold only its own override: when one entry of
     finetune.overrides is edited, Snakemake reruns that run alone."""
-    from helpers import job_counts, load_preset, run_snakemake
+    from helpers import SYNTHETIC, job_counts, load_preset, run_snakemake
 
-    config = load_preset("synthetic")
+    config = load_preset(*SYNTHETIC)
     config["study"] = "overrides"
     config["datasets"] = {"SynPatch": dict(config["datasets"]["SynPatch"], n_images=60)}
     config["finetune"].update(max_epochs=1, warmup_iters=2)

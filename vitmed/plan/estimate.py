@@ -48,7 +48,7 @@ def job_counts(dry_run_output: str) -> dict[str, int]:
     return counts
 
 
-def dry_run(configfile: Path) -> dict[str, int]:
+def dry_run(configfiles: list[Path]) -> dict[str, int]:
     done = subprocess.run(
         [
             sys.executable,
@@ -61,7 +61,7 @@ def dry_run(configfile: Path) -> dict[str, int]:
             "--directory",
             str(ROOT),
             "--configfile",
-            str(configfile),
+            *map(str, configfiles),
         ],
         capture_output=True,
         text=True,
@@ -134,13 +134,16 @@ def gpu_hours(config: dict, throughput: pd.DataFrame) -> pd.DataFrame:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="jobs per stage and estimated GPU-hours of a study")
-    parser.add_argument("--configfile", type=Path, default=ROOT / "config.yaml")
+    parser.add_argument("--configfile", type=Path, nargs="+", default=[ROOT / "config.yaml"],
+                        help="one config, or several merged in order as Snakemake merges them")
     parser.add_argument("--throughput", type=Path,
                         help="CSV of the throughput rule (default: results/<study>/plan/throughput.csv)")
     args = parser.parse_args(argv)
-    config = yaml.safe_load(args.configfile.read_text())
-    from snakemake.utils import validate  # fills in the defaults the workflow would use
+    from snakemake.utils import update_config, validate  # validate fills in the defaults the workflow would use
 
+    config = {}
+    for configfile in args.configfile:
+        update_config(config, yaml.safe_load(configfile.read_text()))
     validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
     counts = dry_run(args.configfile)
     measured_path = args.throughput or ROOT / config["results_dir"] / config["study"] / "plan" / "throughput.csv"
@@ -150,7 +153,8 @@ def main(argv: list[str] | None = None) -> None:
     throughput = with_overrides(measured, config["plan"]["throughput"])
     if throughput.empty:
         raise SystemExit(f"no throughput: measure it on the target GPU with `snakemake throughput --configfile "
-                         f"{args.configfile}` (writes {measured_path}), or set plan.throughput in the config")
+                         f"{' '.join(map(str, args.configfile))}` (writes {measured_path}), or set plan.throughput "
+                         "in the config")
     hours = gpu_hours(config, throughput)
     print(f"study {config['study']}: {sum(counts.values())} jobs")
     per_stage = hours.groupby("stage")["gpu_hours"].sum()
