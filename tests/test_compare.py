@@ -9,12 +9,15 @@ from vitmed.report.compare import compare_with_published, load_published, welch_
 
 def test_published_tables_are_complete_and_spot_checked():
     published = load_published()
-    assert published.groupby("table").size().to_dict() == {"table1": 60, "table3": 30, "table4": 30, "table5": 10}
+    assert published.groupby("table").size().to_dict() == {"table1": 60, "table2": 4, "table3": 30, "table4": 30,
+                                                           "table5": 10}
     cell = published.set_index(["table", "dataset", "model", "init", "protocol"])
     assert cell.loc[("table1", "APTOS2019", "ResNet50", "random", "finetune"), "median"] == 0.849
     assert cell.loc[("table1", "Camelyon", "DeiT-S", "dino", "finetune"), "std"] == 0.002
     assert cell.loc[("table3", "ISIC2019", "DeiT-S", "dino", "knn"), "median"] == 0.637
     assert cell.loc[("table4", "ISIC2019", "DeiT-B", "imagenet", "finetune"), "median"] == 0.840
+    assert cell.loc[("table2", "ISIC2018", "DeiT-S", "imagenet", "segmentation"), "median"] == 0.845
+    assert cell.loc[("table2", "CSAW-S", "ResNet50", "imagenet", "segmentation"), "std"] == 0.008
     t5 = published[(published["table"] == "table5") & (published["dataset"] == "CheXpert")]
     assert dict(zip(t5["patch_size"], t5["median"])) == {16: 0.794, 8: 0.800}
     # Table 4's DeiT-S (ImageNet) is Table 1's
@@ -62,7 +65,7 @@ def test_comparison_difference_and_within_std():
     deit = table.loc[("APTOS2019", "DeiT-S", "random", "finetune")]
     assert deit["difference"] == pytest.approx(-0.087) and bool(deit["within_paper_std"]) is False
     assert table["median"].notna().sum() == 2, "cells the paper does not have are left out"
-    assert len(table) == 60 + 30 + 30 - 10  # Table 4 repeats Table 1's ImageNet ResNet50/DeiT-S cells
+    assert len(table) == 60 + 4 + 30 + 30 - 10  # Table 4 repeats Table 1's ImageNet ResNet50/DeiT-S cells
 
     # Table 5: the 8x8 row compared with the model the config names for it; 16x16 is Table 1's DeiT-S
     p8 = pd.DataFrame([{"dataset": "CheXpert", "model": "DeiT-S-p8", "init": "imagenet", "protocol": "finetune",
@@ -105,3 +108,16 @@ def test_welch_between_two_deterministic_sides_says_so_instead_of_nan():
     markdown = welch_markdown(tests.reset_index(), "s")
     assert "| D | imagenet | knn | ResNet | ViT | 0.935 | 0.100 | n/a (deterministic) | n/a |" in markdown
     assert "nan" not in markdown
+
+
+def test_segmentation_runs_sit_beside_table_2():
+    from vitmed.report.compare import published_comparison
+
+    runs = pd.DataFrame([{"dataset": "ISIC2018", "model": "DeiT-S", "init": "imagenet", "seed": seed,
+                          "protocol": "segmentation", "metric": "iou", "value": value, "weights": "timm hub",
+                          "n_parameters": 1} for seed, value in enumerate([0.83, 0.85, 0.84])])
+    table = published_comparison(runs, {}).set_index(["table", "dataset", "model"])
+    row = table.loc[("table2", "ISIC2018", "DeiT-S")]
+    assert row["median"] == pytest.approx(0.84) and row["paper_median"] == 0.845
+    assert row["difference"] == pytest.approx(-0.005) and bool(row["within_paper_std"])
+    assert np.isnan(table.loc[("table2", "CSAW-S", "ResNet50"), "median"])  # the paper's cell, not run

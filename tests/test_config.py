@@ -96,23 +96,11 @@ def test_bad_config_is_refused_naming_the_key(edit, expected):
     (lambda c: c["finetune"].update(learning_rate=0.1), "'learning_rate' was unexpected"),
     (lambda c: c["analysis"].update(attention_models=["ResNet-toy"]),
      "analysis.attention_models: 'ResNet-toy' is not one of the study's ViTs ['ViT-toy']"),
-    (lambda c: c["segmentation"].update(models=["ResNet-toy", "DeiT-S"]),
-     "segmentation.models: 'DeiT-S' is not one of"),
-    (lambda c: c["segmentation"].update(models=["ViT-toy-f3"]), "segmentation.models: 'ViT-toy-f3' freezes blocks"),
-    (lambda c: c["segmentation"]["datasets"].update(SynSkin=c["segmentation"]["datasets"]["SynMassSeg"]),
-     "segmentation.datasets: 'SynSkin' is also a classification or test dataset name"),
-    (lambda c: c["segmentation"]["datasets"]["SynMassSeg"].update(split={"train": 0.7, "val": 0.2}),
-     "segmentation.datasets.SynMassSeg.split: ratios sum to 0.9, not 1"),
-    (lambda c: c["segmentation"]["datasets"]["SynMassSeg"].update(source="csaw_s", split={"train": 0.8, "val": 0.1,
-                                                                                       "test": 0.1}),
-     "segmentation.datasets.SynMassSeg.split: test is the publisher's held-out set for csaw_s"),
-    (lambda c: c["segmentation"].update(input_size=64),
-     "segmentation.datasets.SynLesionSeg: image_size 48 is smaller"),
-    (lambda c: c["segmentation"]["finetune"].update(learning_rate=0.1),
-     "segmentation.finetune.learning_rate: not a key"),
-    (lambda c: c["segmentation"]["datasets"]["SynMassSeg"].update(generator="mammo_mass"),
-     "'mammo_mass' is not one of"),
-    (lambda c: c["segmentation"].update(init="dino"), "'dino' is not one of"),
+    # timm's registry, checked where Snakemake can import timm: before any job, not in the first one
+    (lambda c: c["models"]["ResNet-toy"].update(timm_name="resnet_5000"),
+     "models.ResNet-toy.timm_name: 'resnet_5000' is not a timm model"),
+    (lambda c: c["ablations"]["models"]["ViT-toy-L"].update(timm_name="test_vit.no_such_weights"),
+     "ablations.models.ViT-toy-L.timm_name: 'test_vit.no_such_weights' names no pretrained weights of test_vit"),
 ])
 def test_bad_config_fails_in_snakemake_before_any_job(tmp_path, edit, expected):
     config = copy.deepcopy(load_preset(*SYNTHETIC))

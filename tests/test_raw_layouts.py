@@ -216,6 +216,18 @@ def test_a_full_disk_is_an_error_naming_the_store_and_a_rerun_clears_stale_tempo
     assert meta["n_images"] == 200
 
 
+def test_weights_on_a_full_disk_are_an_error_naming_the_file_and_leave_nothing(small_disk):
+    import torch
+
+    from vitmed.jobs.io import save_torch
+
+    with pytest.raises(OSError, match=r"No space left on device: cannot write .*disk/best.pt \(0.0 MiB free"):
+        save_torch({"weight": torch.zeros(1 << 20)}, small_disk / "best.pt")  # 4 MiB on a 2 MiB disk
+    assert not list(small_disk.iterdir()), "no partial weights file, under its name or a temporary one"
+    save_torch({"weight": torch.zeros(1000)}, small_disk / "best.pt")  # fits
+    assert torch.load(small_disk / "best.pt")["weight"].shape == (1000,)
+
+
 @pytest.mark.parametrize("source, expected", [
     ("aptos2019", r"looked for \{train.csv, train_images\}"),
     ("chexpert", r"looked for \{train.csv, valid.csv\}"),

@@ -170,3 +170,20 @@ def test_segmentation_runs_weights_and_settings():
     weights = synthetic.weights_source("SynMassSeg", "ViT-toy", "imagenet")
     assert weights == "results/synthetic/weights/ViT-toy/imagenet.pt"
     assert {"ResNet-toy", "ViT-toy"} <= set(synthetic.source_pretrained_models())
+
+
+def test_make_demo_runs_the_main_paper_and_the_overlay_adds_the_companion_studies(tmp_path):
+    """`make demo` (presets/synthetic.yaml alone) holds every artefact of the ViT paper; the
+    companion-study overlay adds the linear probe, freezing, self-attention and OOD tables."""
+    demo = study_of(load_preset("synthetic"))
+    names = {artefact.name for artefact in demo.artefacts}
+    assert {"table1", "table2", "table3", "table4", "table5", "figure1", "figure2", "figure3", "figure4",
+            "figure5", "cka", "welch"} <= names
+    assert not names & {"linear_probe", "ood", "freezing", "self_attention"}
+    both = {artefact.name for artefact in study_of(load_preset(*SYNTHETIC)).artefacts}
+    assert both - names == {"linear_probe", "ood", "freezing", "self_attention"}
+    result = run_snakemake(tmp_path, load_preset("synthetic"), "-n")
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = job_counts(result.stdout + result.stderr)
+    # 5 datasets x 2 models x 3 inits x 2 seeds, and the capacity / patch-size models on SynPatch x 2 seeds
+    assert counts["finetune"] == 60 + 3 * 2 and counts["segment"] == 2 * 2 * 2 and "linear_probe" not in counts

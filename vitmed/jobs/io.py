@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,6 +45,23 @@ def write_rows_csv(path: str | os.PathLike, rows: list[dict]) -> None:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+
+
+def save_torch(obj, path: str | os.PathLike) -> None:
+    """``torch.save`` to ``path`` atomically. A disk that fills during the write makes torch
+    raise "unexpected pos ..."; it becomes an ``OSError`` (ENOSPC) naming the file and the free
+    space, and the partial temporary is removed."""
+    import torch  # only jobs that save weights need it
+
+    with atomic_path(path) as tmp:
+        try:
+            torch.save(obj, tmp)
+        except (RuntimeError, OSError) as error:
+            free = shutil.disk_usage(Path(path).parent).free
+            if free < 1 << 20 or getattr(error, "errno", None) == errno.ENOSPC:
+                raise OSError(errno.ENOSPC, f"No space left on device: cannot write {path} ({free / 2**20:.1f} MiB "
+                                            f"free there; torch said: {error})") from None
+            raise
 
 
 def named_files(output, name: str, exts: tuple[str, ...] | None = None) -> dict[str, str]:

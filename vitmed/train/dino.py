@@ -28,7 +28,7 @@ from torch import nn
 from vitmed.data.augment import make_augment
 from vitmed.data.dataset import StoreDataset, store_loader
 from vitmed.jobs.devices import select_device
-from vitmed.jobs.io import atomic_path
+from vitmed.jobs.io import save_torch
 from vitmed.jobs.speedups import Speedups
 from vitmed.models.factory import build_model, embed
 from vitmed.train.loop import EpochLoop, finite_losses
@@ -199,6 +199,5 @@ def pretrain_dino(backbone: nn.Module, data_dir: str | Path, run_dir: str | Path
                       "teacher_temp": temp})
         log.info("dino epoch %d loss %.4f", epoch, loop.rows[-1]["loss"])
 
-    with atomic_path(weights_path) as tmp:
-        torch.save(teacher.backbone.state_dict(), tmp)
+    save_torch(teacher.backbone.state_dict(), weights_path)
     return loop.finish()

@@ -23,7 +23,7 @@ from vitmed.data.store import load_meta
 from vitmed.evaluate.metrics import score
 from vitmed.evaluate.predict import predict
 from vitmed.jobs.devices import select_device
-from vitmed.jobs.io import atomic_path
+from vitmed.jobs.io import save_torch
 from vitmed.jobs.speedups import Speedups
 from vitmed.models.factory import build_model, count_parameters, describe_weights
 from vitmed.train.loop import EpochLoop, finite_losses
@@ -127,8 +127,7 @@ def finetune(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, see
                  lr_used)
 
     model.load_state_dict(state["best_state"])
-    with atomic_path(loop.run_dir / "best.pt") as tmp:
-        torch.save(state["best_state"], tmp)
+    save_torch(state["best_state"], loop.run_dir / "best.pt")
     test_scores, test_labels = predict(forward, test_loader, evaluate, task, speedups)
     loop.finish()
     return {"metric": metric, "value": score(metric, test_labels, test_scores),

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from vitmed.jobs.io import atomic_path, write_rows_csv
+from vitmed.jobs.io import save_torch, write_rows_csv
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +107,8 @@ class EpochLoop:
                           "seconds": round(time.perf_counter() - self._started, 3)})
 
     def save(self) -> None:
-        with atomic_path(self.checkpoint) as tmp:
-            torch.save({**{name: obj.state_dict() for name, obj in self.stateful.items()}, "state": self.state}, tmp)
+        save_torch({**{name: obj.state_dict() for name, obj in self.stateful.items()}, "state": self.state},
+                   self.checkpoint)
 
     def finish(self, log_csv: str | Path | None = None) -> list[dict]:
         """After the stage wrote its outputs: ``log.csv`` (or ``log_csv``), and the checkpoint

@@ -22,7 +22,7 @@ from vitmed.data.dataset import StoreDataset, store_loader
 from vitmed.data.store import load_meta
 from vitmed.evaluate.segmentation import evaluate_segmentation
 from vitmed.jobs.devices import select_device
-from vitmed.jobs.io import atomic_path
+from vitmed.jobs.io import save_torch
 from vitmed.jobs.speedups import Speedups
 from vitmed.models.factory import count_parameters, describe_weights
 from vitmed.models.segmentation import build_segmenter
@@ -95,8 +95,7 @@ def segment(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, seed
         log.info("epoch %d loss %.4f val IoU %.4f lr %.2e", epoch, loop.rows[-1]["train_loss"], val["iou"], lr_used)
 
     model.load_state_dict(state["best_state"])
-    with atomic_path(loop.run_dir / "best.pt") as tmp:
-        torch.save(state["best_state"], tmp)
+    save_torch(state["best_state"], loop.run_dir / "best.pt")
     test = evaluate_segmentation(forward, test_loader, evaluate, speedups)
     loop.finish()
     return {"metric": "iou", "value": test["iou"], "mean_iou": test["mean_iou"], "dice": test["dice"],

@@ -4,9 +4,11 @@ import re
 import sys
 
 sys.path.insert(0, workflow.basedir)  # vitmed.study needs only the standard library: no install here
+from vitmed.models.names import check_timm_names
 from vitmed.study import SOURCE, TABLE_PROTOCOLS, Study
 
 STUDY = Study.from_config(config)
+check_timm_names(config, STUDY.model_configs)  # or stop here naming the key, where timm can be imported
 RESULTS = STUDY.results
 LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
