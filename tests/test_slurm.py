@@ -22,6 +22,9 @@ def micro_study() -> dict:
     config["imagenet"]["synthetic_source"].update(n_images=160, epochs=1)
     config["finetune"].update(max_epochs=1, warmup_iters=2)
     config["analysis"].update(n_images=8, saliency={})  # Figure 4 needs a CNN too
+    config["segmentation"].update(datasets={"SynLesionSeg": dict(config["segmentation"]["datasets"]["SynLesionSeg"],
+                                                                 n_images=60)},
+                                  models=["ViT-toy"], finetune={"max_epochs": 1, "batch_size": 8})  # no Figure 2
     return config
 
 
@@ -55,7 +58,7 @@ def test_profile_runs_the_study_through_slurm_with_local_results(tmp_path):
     # Snakemake announces submitted jobs as "rule X:", jobs it runs itself as "localrule X:"
     remote_jobs = re.findall(r"^rule (\w+):", cluster.stdout + cluster.stderr, re.MULTILINE)
     assert remote_jobs and len(submitted) == len(remote_jobs), (submitted, remote_jobs)
-    assert "finetune" in remote_jobs and "pretrain_source" in remote_jobs
+    assert "finetune" in remote_jobs and "pretrain_source" in remote_jobs and "segment" in remote_jobs
 
     # the same numbers whether the jobs ran here or through SLURM
     ours, theirs = finished_values(slurm_dir / "results" / "micro"), finished_values(local_dir / "results" / "micro")

@@ -50,7 +50,7 @@ def test_generator_is_deterministic_and_well_formed(name):
         assert set(np.unique(a.labels)) <= set(range(len(a.classes)))
 
 
-@pytest.mark.parametrize("name", sorted(GENERATORS))
+@pytest.mark.parametrize("name", sorted(TASK_METRIC))  # image-level labels (segmentation: tests/test_segmentation.py)
 def test_labels_are_recoverable_and_shuffled_labels_are_not(name):
     data = generate(name, 600, 32, seed=3)
     x = features(data.images)
@@ -63,3 +63,16 @@ def test_labels_are_recoverable_and_shuffled_labels_are_not(name):
     assert learned > chance + 0.05, (learned, chance)
     assert abs(control - chance) < 0.1, (control, chance)
     assert learned < 0.999, "task is trivial"
+
+
+@pytest.mark.parametrize("name, share", [("lesion_masks", (0.08, 0.25)), ("mass_masks", (0.02, 0.06))])
+def test_segmentation_masks_mark_what_differs_from_the_background(name, share):
+    """The lesion (mass) pixels differ from the rest of their image: the mask is in the image, not noise."""
+    data = generate(name, 60, 48, seed=3)
+    assert data.labels.shape == (60, 48, 48) and set(np.unique(data.labels)) == {0, 1}
+    assert share[0] < data.labels.mean() < share[1] and data.labels.reshape(60, -1).any(1).all()
+    gray = data.images.astype(float).mean(-1)
+    inside = np.array([gray[i][data.labels[i] == 1].mean() for i in range(60)])
+    around = np.array([gray[i][(data.labels[i] == 0) & (gray[i] > 20)].mean() for i in range(60)])
+    # skin lesions are darker than the skin, masses brighter than the tissue around them
+    assert (inside < around).mean() > 0.9 if name == "lesion_masks" else (inside > around).mean() > 0.9
