@@ -32,3 +32,18 @@ def load_preset(*names: str) -> dict:
     for name in names:
         update_config(config, yaml.safe_load((ROOT / "presets" / f"{name}.yaml").read_text()))
     return config
+
+
+def kill_at_first_checkpoint(target, args: tuple, run_dir: Path, timeout: float = 300) -> None:
+    """Run ``target(*args)`` in a fresh process and SIGKILL it, as a preempted cluster job, as
+    soon as its run writes ``run_dir/checkpoint.pt`` (after its first epoch)."""
+    import multiprocessing as mp
+    import time
+
+    process = mp.get_context("spawn").Process(target=target, args=args)
+    process.start()
+    deadline = time.time() + timeout
+    while not (Path(run_dir) / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    process.kill()
+    process.join()

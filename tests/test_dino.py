@@ -1,11 +1,9 @@
 import copy
-import multiprocessing as mp
-import time
 
 import numpy as np
 import pytest
 import torch
-from helpers import ROOT
+from helpers import ROOT, kill_at_first_checkpoint
 from lightly.models.utils import update_momentum
 from snakemake.utils import validate
 
@@ -127,13 +125,7 @@ def test_killed_run_resumes_to_the_same_weights(colour_store, tmp_path):
     _run(colour_store, tmp_path / "straight", tmp_path / "straight.pt", cfg)
 
     run_dir = tmp_path / "killed"
-    process = mp.get_context("spawn").Process(target=_run, args=(colour_store, run_dir, tmp_path / "killed.pt", cfg))
-    process.start()
-    deadline = time.time() + 300
-    while not (run_dir / "checkpoint.pt").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    process.kill()  # SIGKILL mid-training, after at least one epoch's checkpoint
-    process.join()
+    kill_at_first_checkpoint(_run, (colour_store, run_dir, tmp_path / "killed.pt", cfg), run_dir)
     assert not (tmp_path / "killed.pt").exists(), "killed too late: the run had finished"
     saved = torch.load(run_dir / "checkpoint.pt", weights_only=False)
     assert 1 <= saved["state"]["epoch"] < 4

@@ -1,11 +1,9 @@
 import json
-import multiprocessing as mp
-import time
 
 import pandas as pd
 import pytest
 import torch
-from helpers import ROOT
+from helpers import ROOT, kill_at_first_checkpoint
 from snakemake.utils import validate
 
 from vitmed.data.raw import read_plain_layout, write_plain_layout
@@ -64,13 +62,7 @@ def test_killed_finetune_resumes_to_identical_metrics(skin_store, tmp_path):
     _train(skin_store, tmp_path / "straight", hp)
 
     run_dir = tmp_path / "killed"
-    process = mp.get_context("spawn").Process(target=_train, args=(skin_store, run_dir, hp))
-    process.start()
-    deadline = time.time() + 300
-    while not (run_dir / "checkpoint.pt").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    process.kill()  # SIGKILL, as a preempted cluster job
-    process.join()
+    kill_at_first_checkpoint(_train, (skin_store, run_dir, hp), run_dir)
     assert not (run_dir / "result.json").exists(), "killed too late: the run had finished"
 
     _train(skin_store, run_dir, hp)

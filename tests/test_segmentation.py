@@ -1,13 +1,12 @@
 """Segmentation (the ViT paper's Table 2): masks in the store, joint augmentation, DeepLabV3 on
 timm encoders, IoU, and the resumable training run."""
 import json
-import multiprocessing as mp
-import time
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import kill_at_first_checkpoint
 from PIL import Image
 from torchvision.transforms import v2
 
@@ -274,13 +273,7 @@ def test_killed_segment_resumes_to_identical_metrics(lesion_store, tmp_path):
     store, hp = lesion_store / "store", _hp()
     _segment(store, tmp_path / "straight", hp)
     run_dir = tmp_path / "killed"
-    process = mp.get_context("spawn").Process(target=_segment, args=(store, run_dir, hp))
-    process.start()
-    deadline = time.time() + 300
-    while not (run_dir / "checkpoint.pt").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    process.kill()  # SIGKILL, as a preempted cluster job
-    process.join()
+    kill_at_first_checkpoint(_segment, (store, run_dir, hp), run_dir)
     assert not (run_dir / "result.json").exists(), "killed too late: the run had finished"
     _segment(store, run_dir, hp)
     assert json.loads((run_dir / "result.json").read_text()) == json.loads(

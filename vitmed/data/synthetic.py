@@ -77,6 +77,21 @@ def fundus_grades(n: int, size: int, seed: int) -> SyntheticSet:
     return SyntheticSet(images, labels, None, [f"grade{g}" for g in range(5)], "multiclass")
 
 
+def _breast(rng: np.random.Generator, size: int, density: tuple[float, float]) -> np.ndarray:
+    """A grayscale breast seen from the side: fibro-glandular texture of random density."""
+    breast = _blob(size, size / 2, size * 0.15, size * 0.6, size * 0.7)
+    return breast * (0.35 + rng.uniform(*density) * (0.5 + 0.5 * _smooth_noise(rng, size, 1.5)[..., 0]))
+
+
+def _mass(rng: np.random.Generator, size: int, *, radius: tuple[float, float], across: float, wobble: float,
+          contrast: tuple[float, float]) -> tuple[np.ndarray, float]:
+    """An irregular mass (soft map in [0, 1]) somewhere in the breast, and its brightness."""
+    r = rng.uniform(*radius) * size
+    cy, cx = rng.uniform(0.25, 0.75) * size, rng.uniform(0.1, across) * size
+    mass = _blob(size, cy, cx, r, r * rng.uniform(0.7, 1.3), rng.uniform(0, np.pi), wobble=rng.uniform(0, wobble, 3))
+    return mass, rng.uniform(*contrast)
+
+
 def mammo_mass(n: int, size: int, seed: int) -> SyntheticSet:
     """CBIS-DDSM-like grayscale: positives hold a brighter, irregular mass of varying
     contrast in fibro-glandular texture; dense tissue can hide faint masses."""
@@ -86,15 +101,10 @@ def mammo_mass(n: int, size: int, seed: int) -> SyntheticSet:
     groups = np.array([f"P{p:05d}" for p in rng.integers(0, n_patients, n)])
     images = np.empty((n, size, size, 1), np.uint8)
     for i, y in enumerate(labels):
-        breast = _blob(size, size / 2, size * 0.15, size * 0.6, size * 0.7)
-        density = rng.uniform(0.15, 0.45)
-        img = breast * (0.35 + density * (0.5 + 0.5 * _smooth_noise(rng, size, 1.5)[..., 0]))
+        img = _breast(rng, size, (0.15, 0.45))
         if y == 1:
-            r = rng.uniform(0.07, 0.14) * size
-            cy, cx = rng.uniform(0.25, 0.75) * size, rng.uniform(0.1, 0.5) * size
-            mass = _blob(size, cy, cx, r, r * rng.uniform(0.7, 1.3), rng.uniform(0, np.pi),
-                         wobble=rng.uniform(0, 0.15, 3))
-            img = img + mass * rng.uniform(0.18, 0.4)
+            mass, contrast = _mass(rng, size, radius=(0.07, 0.14), across=0.5, wobble=0.15, contrast=(0.18, 0.4))
+            img = img + mass * contrast
         images[i] = _to_uint8(img[..., None], rng, 0.05)
     return SyntheticSet(images, labels, groups, ["no_mass", "mass"], "binary")
 
@@ -266,14 +276,9 @@ def mass_masks(n: int, size: int, seed: int) -> SyntheticSet:
     images = np.empty((n, size, size, 1), np.uint8)
     masks = np.empty((n, size, size), np.uint8)
     for i in range(n):
-        breast = _blob(size, size / 2, size * 0.15, size * 0.6, size * 0.7)
-        density = rng.uniform(0.2, 0.5)
-        img = breast * (0.35 + density * (0.5 + 0.5 * _smooth_noise(rng, size, 1.5)[..., 0]))
-        r = rng.uniform(0.1, 0.17) * size
-        cy, cx = rng.uniform(0.25, 0.75) * size, rng.uniform(0.1, 0.45) * size
-        mass = _blob(size, cy, cx, r, r * rng.uniform(0.7, 1.3), rng.uniform(0, np.pi),
-                     wobble=rng.uniform(0, 0.2, 3))
-        img = img + mass * rng.uniform(0.25, 0.45)
+        img = _breast(rng, size, (0.2, 0.5))
+        mass, contrast = _mass(rng, size, radius=(0.1, 0.17), across=0.45, wobble=0.2, contrast=(0.25, 0.45))
+        img = img + mass * contrast
         images[i] = _to_uint8(img[..., None], rng, 0.05)
         masks[i] = mass > 0.5
     return SyntheticSet(images, masks, groups, ["background", "mass"], "segmentation")

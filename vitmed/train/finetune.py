@@ -89,6 +89,35 @@ def initial_lr_and_optimizer(hp: dict, model_config: dict, pretrained: bool) -> 
     return lr, hp["optimizer_random_vit" if model_config["family"] == "vit" else "optimizer"]
 
 
+def paper_procedure(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, seed: int, lr: float,
+                    optimizer: str, hp: dict, device: torch.device):
+    """The paper's procedure around a model, for fine-tuning and segmentation alike: the optimizer,
+    the warm-up / saturation schedule, the resumable loop (restored from an interrupted run's
+    checkpoint, keeping the best weights so far) and the shuffled training loader."""
+    opt = make_optimizer(optimizer, model.parameters(), hp["weight_decay"], hp.get("momentum", 0.9))
+    schedule = SaturationSchedule(lr, hp["warmup_iters"], hp["lr_drop_factor"], hp["min_lr"], hp["patience"])
+    loop = EpochLoop(run_dir, seed=seed, max_epochs=hp["max_epochs"],
+                     stateful={"model": model, "optimizer": opt, "schedule": schedule},
+                     best_state=None, best_epoch=-1)
+    loop.restore(device)
+    loader = store_loader(StoreDataset(data_dir, "train"), hp["batch_size"], shuffle=True, drop_last=True,
+                          num_workers=hp["num_workers"])
+    return opt, schedule, loop, loader
+
+
+def keep_best(model: nn.Module, loop: EpochLoop, epoch: int, is_best: bool) -> None:
+    """Remember the weights of a new best validation epoch (the first epoch's, whatever its score)."""
+    if is_best or loop.state["best_state"] is None:
+        loop.state["best_state"] = copy.deepcopy(model.state_dict())
+        loop.state["best_epoch"] = epoch
+
+
+def restore_best(model: nn.Module, loop: EpochLoop) -> None:
+    """Load the best validation epoch's weights into ``model`` and write them to ``best.pt``."""
+    model.load_state_dict(loop.state["best_state"])
+    save_torch(loop.state["best_state"], loop.run_dir / "best.pt")
+
+
 def finetune(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, seed: int, lr: float,
              optimizer: str, hp: dict, input_size: int, eval_crop: str = "center") -> dict:
     """Train ``model`` on ``data_dir``; write ``log.csv``, ``best.pt``; return the result."""
@@ -102,32 +131,22 @@ def finetune(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, see
     val_loader = store_loader(StoreDataset(data_dir, "val"), hp["eval_batch_size"])
     test_loader = store_loader(StoreDataset(data_dir, "test"), hp["eval_batch_size"])
     criterion = loss_function(task)
-    opt = make_optimizer(optimizer, model.parameters(), hp["weight_decay"], hp.get("momentum", 0.9))
-    schedule = SaturationSchedule(lr, hp["warmup_iters"], hp["lr_drop_factor"], hp["min_lr"], hp["patience"])
-    loop = EpochLoop(run_dir, seed=seed, max_epochs=hp["max_epochs"],
-                     stateful={"model": model, "optimizer": opt, "schedule": schedule},
-                     best_state=None, best_epoch=-1)
-    loop.restore(device)
+    opt, schedule, loop, loader = paper_procedure(model, data_dir, run_dir, seed=seed, lr=lr, optimizer=optimizer,
+                                                  hp=hp, device=device)
     state = loop.state
-
-    loader = store_loader(StoreDataset(data_dir, "train"), hp["batch_size"], shuffle=True, drop_last=True,
-                          num_workers=hp["num_workers"])
     for epoch, batches in loop.epochs(loader, until=lambda: schedule.finished):
         losses = train_epoch(forward, batches, augment, criterion, opt, lambda: schedule.lr(state["iteration"]),
                              state, speedups)
         val_scores, val_labels = predict(forward, val_loader, evaluate, task, speedups)
         val_metric = score(metric, val_labels, val_scores)
         lr_used = opt.param_groups[0]["lr"]
-        if schedule.update(val_metric):
-            state["best_state"] = copy.deepcopy(model.state_dict())
-            state["best_epoch"] = epoch
+        keep_best(model, loop, epoch, schedule.update(val_metric))
         loop.log_row({"lr": lr_used, "train_loss": float(np.mean(losses)) if losses else float("nan"),
                       f"val_{metric}": val_metric})
         log.info("epoch %d loss %.4f val %s %.4f lr %.2e", epoch, loop.rows[-1]["train_loss"], metric, val_metric,
                  lr_used)
 
-    model.load_state_dict(state["best_state"])
-    save_torch(state["best_state"], loop.run_dir / "best.pt")
+    restore_best(model, loop)
     test_scores, test_labels = predict(forward, test_loader, evaluate, task, speedups)
     loop.finish()
     return {"metric": metric, "value": score(metric, test_labels, test_scores),

@@ -8,7 +8,6 @@ the test split. Image and mask are augmented together on the training device
 """
 from __future__ import annotations
 
-import copy
 import logging
 import math
 from pathlib import Path
@@ -22,13 +21,11 @@ from vitmed.data.dataset import StoreDataset, store_loader
 from vitmed.data.store import load_meta
 from vitmed.evaluate.segmentation import evaluate_segmentation
 from vitmed.jobs.devices import select_device
-from vitmed.jobs.io import save_torch
 from vitmed.jobs.speedups import Speedups
 from vitmed.models.factory import count_parameters, describe_weights
 from vitmed.models.segmentation import build_segmenter
-from vitmed.train.finetune import make_optimizer
-from vitmed.train.loop import EpochLoop, finite_losses
-from vitmed.train.schedule import SaturationSchedule
+from vitmed.train.finetune import keep_best, paper_procedure, restore_best
+from vitmed.train.loop import finite_losses
 
 log = logging.getLogger(__name__)
 
@@ -71,31 +68,21 @@ def segment(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, seed
     evaluate = BatchEval(meta["image_size"], "resize")  # the whole stored image: normalization only
     val_loader = store_loader(StoreDataset(data_dir, "val"), hp["eval_batch_size"])
     test_loader = store_loader(StoreDataset(data_dir, "test"), hp["eval_batch_size"])
-    opt = make_optimizer(hp["optimizer"], model.parameters(), hp["weight_decay"], hp.get("momentum", 0.9))
-    schedule = SaturationSchedule(lr, hp["warmup_iters"], hp["lr_drop_factor"], hp["min_lr"], hp["patience"])
-    loop = EpochLoop(run_dir, seed=seed, max_epochs=hp["max_epochs"],
-                     stateful={"model": model, "optimizer": opt, "schedule": schedule},
-                     best_state=None, best_epoch=-1)
-    loop.restore(device)
+    opt, schedule, loop, loader = paper_procedure(model, data_dir, run_dir, seed=seed, lr=lr,
+                                                  optimizer=hp["optimizer"], hp=hp, device=device)
     state = loop.state
-
-    loader = store_loader(StoreDataset(data_dir, "train"), hp["batch_size"], shuffle=True, drop_last=True,
-                          num_workers=hp["num_workers"])
     for epoch, batches in loop.epochs(loader, until=lambda: schedule.finished):
         losses = segment_epoch(forward, batches, augment, opt, lambda: schedule.lr(state["iteration"]), state,
                                speedups)
         val = evaluate_segmentation(forward, val_loader, evaluate, speedups)
         lr_used = opt.param_groups[0]["lr"]
         # a validation split without foreground in mask or prediction has no IoU: not a new best
-        if schedule.update(val["iou"] if math.isfinite(val["iou"]) else -math.inf) or state["best_state"] is None:
-            state["best_state"] = copy.deepcopy(model.state_dict())
-            state["best_epoch"] = epoch
+        keep_best(model, loop, epoch, schedule.update(val["iou"] if math.isfinite(val["iou"]) else -math.inf))
         loop.log_row({"lr": lr_used, "train_loss": float(np.mean(losses)) if losses else float("nan"),
                       **{f"val_{name}": value for name, value in val.items()}})
         log.info("epoch %d loss %.4f val IoU %.4f lr %.2e", epoch, loop.rows[-1]["train_loss"], val["iou"], lr_used)
 
-    model.load_state_dict(state["best_state"])
-    save_torch(state["best_state"], loop.run_dir / "best.pt")
+    restore_best(model, loop)
     test = evaluate_segmentation(forward, test_loader, evaluate, speedups)
     loop.finish()
     return {"metric": "iou", "value": test["iou"], "mean_iou": test["mean_iou"], "dice": test["dice"],
