@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -6,10 +7,19 @@ ROOT = Path(__file__).resolve().parents[1]
 REAL_FIXTURES = ROOT.parent / "shared" / "fixtures" / "real"
 
 
+def require_fixtures(path: Path | None = None) -> Path:
+    """The real raw-layout metadata files (CI and developer machines have ../shared). Missing,
+    the test skips with its reason (a user's clone has no ../shared); where
+    VITMED_REQUIRE_FIXTURES is set (CI, .ci/run) it fails: a skip there would hide a broken path."""
+    path = path or REAL_FIXTURES
+    if path.is_dir():
+        return path
+    reason = f"real dataset fixtures not found at {path} (they live beside the repository in ../shared, present in CI)"
+    if os.environ.get("VITMED_REQUIRE_FIXTURES"):
+        pytest.fail(f"{reason}; VITMED_REQUIRE_FIXTURES is set, so this is an error, not a skip")
+    pytest.skip(reason)
+
+
 @pytest.fixture
 def real_fixtures() -> Path:
-    """The real raw-layout metadata files (CI and developer machines have ../shared)."""
-    if not REAL_FIXTURES.is_dir():
-        pytest.skip(f"real dataset fixtures not found at {REAL_FIXTURES} (they live beside the "
-                    "repository in ../shared, present in CI)")
-    return REAL_FIXTURES
+    return require_fixtures()

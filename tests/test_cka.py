@@ -27,10 +27,17 @@ def features():
     return torch.tensor(x), torch.tensor(y)
 
 
-def test_cka_of_a_representation_with_itself_is_one(features):
+def test_cka_falls_from_one_to_zero_as_a_representation_is_replaced_by_noise(features):
+    """1 for itself, near 0 for independent noise (the unbiased estimator is centred there), and
+    falling monotonically in between: a similarity, not only a ratio of identical terms."""
     x, _ = features
-    assert linear_cka(x, x) == pytest.approx(1.0, abs=1e-12)
+    noise = torch.randn(x.shape, dtype=x.dtype, generator=torch.Generator().manual_seed(3))
     assert linear_cka(x, x, batch_size=64) == pytest.approx(1.0, abs=1e-12)
+    assert abs(linear_cka(x, noise, batch_size=64)) < 0.02
+    values = [linear_cka(x, x + level * noise, batch_size=64) for level in (0.3, 1.0, 3.0)]
+    assert 1 > values[0] > values[1] > values[2] > 0.02
+    # the minibatch estimate of the middle value agrees with the full-Gram definition
+    assert values[1] == pytest.approx(full_gram_unbiased_cka(x.numpy(), (x + noise).numpy()), abs=0.02)
 
 
 def test_invariant_to_orthogonal_transforms_and_isotropic_scaling(features):
@@ -119,3 +126,8 @@ def test_the_analyses_see_full_batches_only(tmp_path):
     sizes = [len(b) for b in analysis_batches(meta, {"batch_size": 32, "n_images": 512}, 16)]
     assert sizes == [32, 32]
     assert [len(b) for b in analysis_batches(meta, {"batch_size": 32, "n_images": 32}, 16)] == [32]
+
+
+def test_unequal_lengths_are_an_error_not_a_shape_traceback():
+    with pytest.raises(ValueError, match="x has 10 rows and y 9"):
+        linear_cka(torch.randn(10, 3), torch.randn(9, 3))

@@ -1,10 +1,8 @@
-import copy
 
 import numpy as np
 import pytest
 import torch
 from helpers import ROOT, kill_at_first_checkpoint
-from lightly.models.utils import update_momentum
 from snakemake.utils import validate
 
 from vitmed.data.raw import read_plain_layout, write_plain_layout
@@ -51,18 +49,35 @@ def colour_store(tmp_path_factory):
     return root / "store"
 
 
-def test_ema_update_is_exactly_m_teacher_plus_one_minus_m_student():
+def test_a_dino_step_trains_the_student_and_moves_the_teacher_by_ema_only():
+    """vitmed's DinoStep: the student takes the optimizer step, the teacher gets no gradient and
+    becomes m * teacher + (1 - m) * the updated student, exactly."""
+    from lightly.loss import DINOLoss
+
+    from vitmed.jobs.speedups import Speedups
+    from vitmed.train.dino import DinoNetwork, DinoStep
+
     torch.manual_seed(0)
-    student = create_model("test_vit", 0, model_kwargs={"img_size": 16, "patch_size": 8})
-    teacher = copy.deepcopy(student)
+    cfg = dino_config()
+    student, teacher = (DinoNetwork(create_model("test_vit", 0, model_kwargs={"img_size": 16, "patch_size": 8}), cfg)
+                        for _ in range(2))
     for p in teacher.parameters():
         p.data.normal_()
-    expected = {k: torch.add(t * 0.99, s, alpha=1 - 0.99) for (k, t), s in
-                zip(teacher.state_dict().items(), student.state_dict().values()) if t.is_floating_point()}
-    update_momentum(student, teacher, 0.99)
-    for key, value in expected.items():
-        if key in dict(teacher.named_parameters()):
-            torch.testing.assert_close(teacher.state_dict()[key], value, rtol=0, atol=0)
+        p.requires_grad_(False)
+    teacher_before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    student_before = {k: v.clone() for k, v in student.state_dict().items()}
+    step = DinoStep(student, teacher, DINOLoss(cfg["out_dim"]), torch.optim.SGD(student.parameters(), lr=0.1),
+                    Speedups(), clip_grad=0)
+    crops = [torch.randn(4, 3, 16, 16) for _ in range(2)] + [torch.randn(4, 3, 8, 8) for _ in range(2)]
+    loss = step(crops, teacher_temp=0.04, epoch=1, momentum=0.9)
+    assert torch.isfinite(loss)
+    assert all(p.grad is None for p in teacher.parameters())
+    moved = [k for k, v in student.state_dict().items() if not torch.equal(v, student_before[k])]
+    assert moved, "the student took an optimizer step"
+    for key, value in teacher.state_dict().items():
+        if value.is_floating_point():
+            expected = teacher_before[key] * 0.9 + student.state_dict()[key] * 0.1
+            torch.testing.assert_close(value, expected, rtol=0, atol=1e-6)
 
 
 def test_center_follows_its_update_rule():

@@ -54,7 +54,20 @@ def test_finetune_learns_and_writes_its_log(skin_store, tmp_path):
     assert log["lr"].iloc[-1] == pytest.approx(1e-3)
     assert result["value"] > 1 / 8 + 0.05  # beats chance macro recall
     assert result["best_epoch"] == log["val_macro_recall"].idxmax()
+    assert result["val_best"] == log["val_macro_recall"].max()
     assert (tmp_path / "best.pt").exists() and not (tmp_path / "checkpoint.pt").exists()
+    # the reported test score is best.pt's: the best validation epoch's weights, not the last epoch's
+    from vitmed.data.augment import BatchEval
+    from vitmed.data.dataset import StoreDataset, store_loader
+    from vitmed.evaluate.metrics import score
+    from vitmed.evaluate.predict import predict
+
+    best = create_model("test_resnet", 8)
+    best.load_state_dict(torch.load(tmp_path / "best.pt", weights_only=True))
+    scores, labels = predict(best, store_loader(StoreDataset(skin_store, "test"), 64), BatchEval(16), "multiclass")
+    assert score("macro_recall", labels, scores) == pytest.approx(result["value"], abs=1e-9)
+    scores, labels = predict(best, store_loader(StoreDataset(skin_store, "val"), 64), BatchEval(16), "multiclass")
+    assert score("macro_recall", labels, scores) == pytest.approx(result["val_best"], abs=1e-9)
 
 
 def test_killed_finetune_resumes_to_identical_metrics(skin_store, tmp_path):

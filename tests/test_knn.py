@@ -66,3 +66,18 @@ def test_knn_k_larger_than_bank_uses_all():
                         temperature=1.0, num_classes=2)
     e = np.e
     np.testing.assert_allclose(scores.numpy(), [[e / (e + 2), 2 / (e + 2)]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: knn_scores(torch.randn(10, 4), torch.zeros(9, dtype=torch.long), torch.randn(3, 4), k=3,
+                        temperature=0.07, num_classes=2), "10 training embeddings, 9 labels"),
+    (lambda: knn_scores(torch.randn(10, 4), torch.zeros(10, dtype=torch.long), torch.randn(3, 5), k=3,
+                        temperature=0.07, num_classes=2), "differ in dimension"),
+    (lambda: knn_scores(torch.randn(10, 4), torch.zeros(10, dtype=torch.long), torch.randn(3, 4), k=0,
+                        temperature=0.07, num_classes=2), "k must be >= 1"),
+    (lambda: knn_scores(torch.randn(10, 4), torch.full((10,), 2), torch.randn(3, 4), k=3,
+                        temperature=0.07, num_classes=2), "class indices 0..1, got 2..2"),
+])
+def test_knn_scores_refuses_inconsistent_inputs(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

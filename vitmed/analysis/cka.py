@@ -66,6 +66,8 @@ class MinibatchCKA:
 def linear_cka(x: torch.Tensor, y: torch.Tensor, batch_size: int | None = None) -> float:
     """CKA between two representations of the same images, over minibatches of ``batch_size``
     (all images in one batch when None)."""
+    if len(x) != len(y):
+        raise ValueError(f"linear_cka: x has {len(x)} rows and y {len(y)}: both must represent the same images")
     metric = MinibatchCKA()
     step = batch_size or len(x)
     for start in range(0, len(x) - step + 1, step):  # a short last batch would bias HSIC_1's weights

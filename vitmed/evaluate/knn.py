@@ -21,6 +21,18 @@ def knn_scores(train_features: torch.Tensor, train_labels: torch.Tensor, test_fe
     """``train_labels`` is (N,) int for single-label or (N, C) {0,1,-1} for multi-label (-1:
     ignored, that neighbour does not vote on that label). Runs on
     ``device`` (the similarity matmul dominates: a GPU makes it fast); returns CPU scores."""
+    if len(train_features) != len(train_labels) or len(train_features) == 0:
+        raise ValueError(f"knn_scores: {len(train_features)} training embeddings, {len(train_labels)} labels: "
+                         "one label per embedding, at least one")
+    if train_features.shape[1:] != test_features.shape[1:]:
+        raise ValueError(f"knn_scores: training embeddings {tuple(train_features.shape[1:])} and test embeddings "
+                         f"{tuple(test_features.shape[1:])} differ in dimension")
+    if k < 1 or temperature <= 0:
+        raise ValueError(f"knn_scores: k must be >= 1 and temperature > 0, got k={k}, temperature={temperature}")
+    if train_labels.ndim == 1 and len(train_labels) and not 0 <= int(train_labels.min()) <= int(train_labels.max()) \
+            < num_classes:
+        raise ValueError(f"knn_scores: labels must be class indices 0..{num_classes - 1}, got "
+                         f"{int(train_labels.min())}..{int(train_labels.max())}")
     train = F.normalize(train_features.to(device).float(), dim=1)
     test = F.normalize(test_features.to(device).float(), dim=1)
     train_labels = train_labels.to(device)
