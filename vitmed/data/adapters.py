@@ -372,8 +372,8 @@ def read_camelyon17(raw_dir: str | Path, centers: list[int] | None = None) -> tu
     bad = ~table["tumor"].isin([0, 1])
     if bad.any():
         first = table[bad].iloc[0]
-        raise ValueError(f"{at_row(manifest, int(first['source_row']) - 1)}: tumor must be 0 or 1, "
-                         f"got {first['tumor']!r}")
+        value = first["tumor"].item() if hasattr(first["tumor"], "item") else first["tumor"]  # 2, not np.int64(2)
+        raise ValueError(f"{at_row(manifest, int(first['source_row']) - 1)}: tumor must be 0 or 1, got {value!r}")
     folders = "patient_" + table["patient"] + "_node_" + table["node"].astype(str)
     names = "patch_" + folders + "_x_" + table["x_coord"].astype(str) + "_y_" + table["y_coord"].astype(str) + ".png"
     frame = pd.DataFrame({
