@@ -94,6 +94,13 @@ def test_synthetic_study_end_to_end(tmp_path):
     assert "SynMassSeg, IoU ↑" in (study / "tables" / "table2.md").read_text()
     assert np.load(study / "data" / "SynMassSeg" / "masks.npy", mmap_mode="r").shape[1:] == (48, 48)
 
+    # the claims check: every finding evaluated on this study's runs, beside the published verdicts
+    claims = pd.read_csv(study / "tables" / "claims.csv").set_index("id")
+    assert len(claims) == 11 and set(claims["verdict"]) <= {"holds", "does not hold", "not run in this study"}
+    assert claims.loc["vit-11", "datasets"] == "SynLesionSeg, SynMassSeg"  # Table 2's claim, on the segmentation
+    assert claims.loc["vit-1", "verdict"] != "not run in this study" and (claims["as_published"] != "").all()
+    assert "Synthetic data" in (study / "tables" / "claims.md").read_text()
+
     # the ablations: two sizes per family (Table 4, Figure 3), two patch sizes (Table 5)
     table4 = pd.read_csv(study / "tables" / "table4.csv")
     assert list(table4["model"]) == ["ResNet-toy", "ResNet-toy-L", "ViT-toy", "ViT-toy-L"]
@@ -178,6 +185,7 @@ def test_synthetic_study_end_to_end(tmp_path):
         "table1.md",
         "table2.md",
         "figure2.png",
+        "claims.md",
         "table3.md",
         "ood.md",
         "table4.md",

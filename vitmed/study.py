@@ -348,6 +348,7 @@ class Study:
         """Every table and figure this study writes, in the papers' order."""
         items = [_table(name, "tables", category) for name, category in self.result_tables.items()]
         items.append(_table("welch", "welch", "CNN vs ViT statistics", ("csv", "md")))
+        items.append(_table("claims", "claims", "Claims check", ("csv", "md")))
         if self.config["published_comparison"]:
             items.append(_table("published_comparison", "published_comparison", "Comparison with the paper",
                                 ("csv", "md")))

@@ -143,6 +143,29 @@ rule welch:
         "../../scripts/welch.py"
 
 
+rule claims:
+    """The papers' findings (vitmed/report/claims.csv) on the study's runs, beside the verdicts of
+    the published numbers."""
+    input:
+        f"{RESULTS}/runs.parquet",
+    output:
+        **artefact_outputs("claims"),
+    log:
+        f"{LOGS}/claims.log",
+    localrule: True
+    conda:
+        "../../envs/vitmed.yaml"
+    params:
+        families={name: STUDY.family(name) for name in STUDY.models},
+        capacity=STUDY.capacity,
+        patch_sizes=STUDY.patch_sizes,
+        ablation_init=STUDY.ablation_init,
+        study=config["study"],
+        synthetic=all(cfg["source"] == "synthetic" for cfg in config["datasets"].values()),
+    script:
+        "../../scripts/claims.py"
+
+
 rule published_comparison:
     """Our medians beside the paper's Tables 1, 3, 4 and 5 (real-data studies)."""
     input:

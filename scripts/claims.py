@@ -1,0 +1,18 @@
+"""Rule claims: the papers' findings evaluated on the study's runs, beside their published verdicts."""
+from vitmed.jobs.warm import handoff
+
+handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-imported interpreter
+
+import pandas as pd
+
+from vitmed.jobs.io import named_files
+from vitmed.jobs.runtime import setup_job
+from vitmed.report.claims import claims_markdown, claims_table
+from vitmed.report.tables import write_table
+
+log = setup_job(snakemake.log[0], threads=0)
+params = snakemake.params
+table = claims_table(pd.read_parquet(snakemake.input[0]), families=params.families, capacity=params.capacity,
+                     patch_sizes=params.patch_sizes, ablation_init=params.ablation_init)
+write_table(named_files(snakemake.output, "claims"), table, claims_markdown(table, params.study, params.synthetic))
+log.info("%d claims: %s", len(table), table["verdict"].value_counts().to_dict())
