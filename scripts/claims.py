@@ -13,6 +13,7 @@ from vitmed.report.tables import write_table
 log = setup_job(snakemake.log[0], threads=0)
 params = snakemake.params
 table = claims_table(pd.read_parquet(snakemake.input[0]), families=params.families, capacity=params.capacity,
-                     patch_sizes=params.patch_sizes, ablation_init=params.ablation_init)
+                     patch_sizes=params.patch_sizes, ablation_init=params.ablation_init,
+                     self_attention=params.self_attention)
 write_table(named_files(snakemake.output, "claims"), table, claims_markdown(table, params.study, params.synthetic))
 log.info("%d claims: %s", len(table), table["verdict"].value_counts().to_dict())

@@ -97,8 +97,29 @@ def test_the_claims_table_puts_the_published_verdict_beside_ours_and_says_synthe
     runs = runs_of({("finetune", "APTOS2019", "random", "C"): [0.8, 0.82],
                     ("finetune", "APTOS2019", "random", "V"): [0.6, 0.62]})
     table = claims_table(runs, families=FAMILIES, capacity={}, patch_sizes={}, ablation_init="imagenet")
-    assert len(table) == len(load_claims()) and (table["as_published"] != "not run in this study").all()
+    assert len(table) == len(load_claims())
+    vit_paper = table["paper"] == "ViT paper"  # the companion papers' numbers are not in published.csv
+    assert (table.loc[vit_paper, "as_published"] != "not run in this study").all()
+    assert (table.loc[~vit_paper, "as_published"] == "not run in this study").all() and (~vit_paper).sum() == 3
     first = table.set_index("id").loc["vit-1"]
     assert first["verdict"] == "holds" and first["as_published"] == "holds"
     markdown = claims_markdown(table, "s", synthetic=True)
     assert "Synthetic data" in markdown and "| vit-1 |" in markdown
+
+
+def test_no_variant_significantly_above_its_cnn_tests_each_variant_against_its_own_base():
+    runs = runs_of({("finetune", "A", "imagenet", "R"): [0.70, 0.71, 0.69, 0.70],
+                    ("finetune", "A", "imagenet", "R-GA"): [0.71, 0.69, 0.72, 0.70],   # not significant
+                    ("finetune", "A", "imagenet", "E"): [0.60, 0.61, 0.60, 0.59],
+                    ("finetune", "A", "imagenet", "E-LA"): [0.55, 0.56, 0.55, 0.54]})  # significantly worse
+    no_gain = claim("no_variant_significantly_greater", init_a="imagenet", init_b="imagenet",
+                    select_a="self_attention:variants", select_b="self_attention:base")
+    groups = {"R": ["R-GA"], "E": ["E-LA"]}
+    kwargs = {"families": FAMILIES, "capacity": {}, "patch_sizes": {}, "ablation_init": "imagenet"}
+    row = check_claims(runs, no_gain, self_attention=groups, **kwargs).iloc[0]
+    assert row["verdict"] == "holds" and row["min_p_value"] < 0.01  # the significant one is a loss
+    better = runs_of({("finetune", "A", "imagenet", "E-LA"): [0.66, 0.67, 0.66, 0.65]})
+    row = check_claims(pd.concat([runs[runs["model"] != "E-LA"], better]), no_gain, self_attention=groups,
+                       **kwargs).iloc[0]
+    assert row["verdict"] == "does not hold" and row["mean_effect"] == pytest.approx(0.06)
+    assert check_claims(runs, no_gain, **kwargs).iloc[0]["verdict"] == "not run in this study"  # no variants

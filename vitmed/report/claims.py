@@ -9,8 +9,10 @@ combines the datasets. The same code evaluated on the paper's published medians
 
 Relations: ``greater`` (A's median above B's), ``at_least`` (above, or on par), ``on_par`` (not
 significantly different at ``ALPHA`` where seeds allow a test, else within the larger std),
-``gains_more`` (A's gain from ``init_b`` to ``init_a`` above B's). A family selection takes the
-family's best model by median on each dataset and init: the paper compares its CNNs with its ViTs.
+``gains_more`` (A's gain from ``init_b`` to ``init_a`` above B's), ``no_variant_significantly_greater``
+(no self-attention variant's mean significantly above its base CNN's, Welch p < ``ALPHA``, as
+Piater et al. test). A family selection takes the family's best model by median on each dataset and
+init: the paper compares its CNNs with its ViTs.
 """
 from __future__ import annotations
 
@@ -49,8 +51,9 @@ class Cells:
     """A runs table's values per (protocol, dataset, init, model), and the study's model sets."""
 
     def __init__(self, runs: pd.DataFrame, families: dict[str, str], capacity: dict[str, list[str]],
-                 patch_sizes: dict[int, str]):
+                 patch_sizes: dict[int, str], self_attention: dict[str, list[str]] | None = None):
         self.runs, self.families, self.capacity, self.patch_sizes = runs, families, capacity, patch_sizes
+        self.self_attention = self_attention or {}
 
     def values(self, protocol: str, dataset: str, init: str, model: str) -> np.ndarray:
         runs = self.runs
@@ -81,6 +84,8 @@ class Cells:
             family, _, end = rest.partition(":")
             models = self.capacity.get(family, [])
             candidates = [] if len(models) < 2 else [models[-1] if end == "largest" else models[0]]
+        elif kind == "self_attention":  # handled per (base, variant) pair by its relation
+            raise ValueError(f"claims: {selection!r} needs the relation no_variant_significantly_greater")
         elif kind == "patch":
             sizes = sorted(self.patch_sizes)
             candidates = [] if len(sizes) < 2 else [self.patch_sizes[sizes[0] if rest == "smallest" else sizes[-1]]]
@@ -101,6 +106,20 @@ def protocols(claim) -> tuple[str, str]:
 def _compare(cells: Cells, claim, dataset: str, inits: tuple[str, str]) -> dict | None:
     """One dataset's comparison for a claim: effect (A minus B, medians), p, holds; None if a cell is missing."""
     (init_a, init_b), (protocol_a, protocol_b) = inits, protocols(claim)
+    if claim.relation == "no_variant_significantly_greater":  # each variant against its own base CNN
+        pairs = [(base, variant) for base, variants in cells.self_attention.items() for variant in variants
+                 if len(cells.values(protocol_a, dataset, init_a, variant)) and len(cells.values(protocol_b, dataset,
+                                                                                               init_b, base))]
+        if not pairs:
+            return None
+        tests = []
+        for base, variant in pairs:
+            va, vb = cells.values(protocol_a, dataset, init_a, variant), cells.values(protocol_b, dataset, init_b, base)
+            t, p = welch_t(va, vb)
+            tests.append((float(va.mean() - vb.mean()), p))
+        significant_gain = any(effect > 0 and p < ALPHA for effect, p in tests)
+        best = max(tests)
+        return {"effect": best[0], "p_value": min(p for _, p in tests), "holds": not significant_gain}
     if claim.relation == "gains_more":  # A's and B's families, each from init_b to init_a
         sides = []
         for selection in (claim.select_a, claim.select_b):
@@ -128,9 +147,10 @@ def _compare(cells: Cells, claim, dataset: str, inits: tuple[str, str]) -> dict 
 
 
 def check_claims(runs: pd.DataFrame, claims: pd.DataFrame, *, families: dict[str, str],
-                 capacity: dict[str, list[str]], patch_sizes: dict[int, str], ablation_init: str) -> pd.DataFrame:
+                 capacity: dict[str, list[str]], patch_sizes: dict[int, str], ablation_init: str,
+                 self_attention: dict[str, list[str]] | None = None) -> pd.DataFrame:
     """One row per claim: verdict, datasets where it holds, mean effect and the smallest p."""
-    cells = Cells(runs, families, capacity, patch_sizes)
+    cells = Cells(runs, families, capacity, patch_sizes, self_attention)
     rows = []
     for claim in claims.itertuples():
         inits = tuple(ablation_init if i == "ablation" else i for i in (claim.init_a, claim.init_b))
@@ -155,11 +175,13 @@ def check_claims(runs: pd.DataFrame, claims: pd.DataFrame, *, families: dict[str
 
 
 def claims_table(runs: pd.DataFrame, *, families: dict[str, str], capacity: dict[str, list[str]],
-                 patch_sizes: dict[int, str], ablation_init: str) -> pd.DataFrame:
-    """The study's verdicts beside the verdicts of the paper's own published numbers."""
+                 patch_sizes: dict[int, str], ablation_init: str,
+                 self_attention: dict[str, list[str]] | None = None) -> pd.DataFrame:
+    """The study's verdicts beside the verdicts of the published numbers (the ViT paper's: the
+    companion papers' are not in vitmed, so their findings are "not run" there)."""
     claims = load_claims()
     ours = check_claims(runs, claims, families=families, capacity=capacity, patch_sizes=patch_sizes,
-                        ablation_init=ablation_init)
+                        ablation_init=ablation_init, self_attention=self_attention)
     paper = check_claims(published_runs(), claims, families=PAPER_FAMILIES, capacity=PAPER_CAPACITY,
                          patch_sizes=PAPER_PATCH_SIZES, ablation_init="imagenet")
     return ours.assign(as_published=paper["verdict"].to_numpy(),

@@ -160,6 +160,7 @@ rule claims:
         capacity=STUDY.capacity,
         patch_sizes=STUDY.patch_sizes,
         ablation_init=STUDY.ablation_init,
+        self_attention=STUDY.self_attention,
         study=config["study"],
         synthetic=all(cfg["source"] == "synthetic" for cfg in config["datasets"].values()),
     script:
