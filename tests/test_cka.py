@@ -131,3 +131,10 @@ def test_the_analyses_see_full_batches_only(tmp_path):
 def test_unequal_lengths_are_an_error_not_a_shape_traceback():
     with pytest.raises(ValueError, match="x has 10 rows and y 9"):
         linear_cka(torch.randn(10, 3), torch.randn(9, 3))
+
+
+def test_a_short_last_minibatch_is_left_out(features):
+    """HSIC₁'s unbiased weights assume equal batches: 100 rows in batches of 64 use the first 64 only."""
+    x, y = features
+    assert linear_cka(x[:100], y[:100], batch_size=64) == pytest.approx(linear_cka(x[:64], y[:64]), abs=1e-12)
+    assert linear_cka(x[:100], y[:100], batch_size=64) != pytest.approx(linear_cka(x[:100], y[:100]), abs=1e-6)

@@ -93,3 +93,25 @@ def test_diverged_finetune_stops_with_a_clear_error_and_no_weights(skin_store, t
     with pytest.raises(FloatingPointError, match="fine-tuning iteration 0: loss is nan"):
         finetune(model, skin_store, tmp_path, seed=0, lr=1e-3, optimizer="adam", hp=hyperparameters(), input_size=16)
     assert not (tmp_path / "best.pt").exists()
+
+
+def test_restore_best_puts_the_best_epochs_weights_in_the_model_and_best_pt(tmp_path):
+    """The tested model is the best validation epoch's, whatever the last epoch left in it."""
+    from vitmed.train.finetune import keep_best, restore_best
+    from vitmed.train.loop import EpochLoop
+
+    torch.manual_seed(0)
+    model = create_model("test_resnet", 3)
+    loop = EpochLoop(tmp_path, seed=0, max_epochs=3, stateful={"model": model}, best_state=None, best_epoch=-1)
+    keep_best(model, loop, 0, is_best=True)
+    best = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():  # later epochs change the weights without a new best
+        for p in model.parameters():
+            p.add_(1.0)
+    keep_best(model, loop, 1, is_best=False)
+    restore_best(model, loop)
+    assert loop.state["best_epoch"] == 0
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, best[key]), key
+    saved = torch.load(tmp_path / "best.pt", weights_only=True)
+    assert all(torch.equal(saved[k], best[k]) for k in best)
