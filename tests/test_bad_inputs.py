@@ -79,3 +79,17 @@ def test_dino_with_fewer_training_images_than_a_batch_is_refused(tmp_path):
         pretrain_dino(backbone, tmp_path / "store", tmp_path / "run", tmp_path / "teacher.pt",
                       dino_config(batch_size=64), seed=0)
     assert not (tmp_path / "teacher.pt").exists()
+
+
+@pytest.mark.parametrize("frame, task, message", [
+    (pd.DataFrame({"sample_id": ["a"]}), "binary", r"raw table lacks columns \['group_id', 'label', 'path'\]"),
+    (pd.DataFrame({"sample_id": ["a"], "group_id": [None], "path": ["p"], "label": [0]}), "regression",
+     "task must be one of .* got 'regression'"),
+    (pd.DataFrame({"sample_id": ["a", "a"], "group_id": [None, None], "path": ["p", "q"], "label": [0, 1]}),
+     "binary", "duplicate sample_id 'a'"),
+])
+def test_raw_table_refuses_a_malformed_table(frame, task, message):
+    from vitmed.data.raw import RawTable
+
+    with pytest.raises(ValueError, match=message):
+        RawTable(frame, ["label"], ["no", "yes"], task, 3)
