@@ -216,24 +216,25 @@ class BatchAugment(nn.Module):
     def _apply_in_pixels(self, images: torch.Tensor, params: AugmentParams, matrix: torch.Tensor,
                          offset: torch.Tensor) -> torch.Tensor:
         """DINO's views: blur and solarization act on the clamped 0-255 pixels, so the colour map
-        is applied and clamped in pixel units, then they, then the normalization."""
+        is applied and clamped in pixel units, then they (each on the images drawn for it only:
+        the draws are on the CPU, so choosing them costs the device no wait), then the normalization."""
         n, _, height, width = images.shape
         size = self.output_size
         crop = _crop_map(params, height, width)
-        sigma = params.blur_sigma if params.blur_sigma is not None else torch.zeros(n)
-        solarize = (params.solarize if params.solarize is not None else torch.zeros(n, dtype=torch.bool)).float()
-        crop, matrix, offset, gray, sigma, solarize, mean, std = _send(
-            [crop, matrix, offset.view(n, 1, 1), _GRAY.view(1, 3, 1), sigma, solarize,
-             torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)],
-            images.device)
+        crop, matrix, offset, gray, mean, std = _send(
+            [crop, matrix, offset.view(n, 1, 1), _GRAY.view(1, 3, 1), torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
+             torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)], images.device)
         x = self._sample_crop(images, self._grid(crop))
         luma = x.mean(2, keepdim=True).transpose(1, 2) @ gray
         x = torch.baddbmm(offset * luma, matrix, x).clamp_(0, 255).view(n, 3, size, size)
-        if params.blur_sigma is not None:
-            x = gaussian_blur(x, sigma, blur_kernel_size(self.blur_sigma[1]))
-        if params.solarize is not None:  # PIL's solarize: pixels at or above 128 are inverted
-            x = torch.where((solarize.view(n, 1, 1, 1) > 0) & (x >= 128), 255 - x, x)
-        return (x / 255 - mean) / std
+        if params.blur_sigma is not None and (blurred := torch.nonzero(params.blur_sigma > 0).flatten()).numel():
+            chosen = blurred.to(images.device)
+            x[chosen] = gaussian_blur(x[chosen], params.blur_sigma[blurred].to(images.device),
+                                      blur_kernel_size(self.blur_sigma[1]))
+        if params.solarize is not None and (solarized := torch.nonzero(params.solarize).flatten()).numel():
+            chosen = solarized.to(images.device)  # PIL's solarize: pixels at or above 128 are inverted
+            x[chosen] = torch.where(x[chosen] >= 128, 255 - x[chosen], x[chosen])
+        return x.sub_(mean * 255).div_(std * 255)
 
 
 def elastic_displacement(noise: torch.Tensor, alpha: float, sigma: float) -> torch.Tensor:

@@ -102,6 +102,7 @@ class MultiCropViews:
         self.n_local = local_crops["number"]
 
     def __call__(self, images: torch.Tensor) -> list[torch.Tensor]:
+        images = images.to(torch.float32, memory_format=torch.contiguous_format)  # once, not once per view
         return [view(images) for view in self.global_views] + [self.local_view(images) for _ in range(self.n_local)]
 
 
