@@ -2,7 +2,7 @@
 and check that the test suite fails (the mutant is "killed"); a surviving mutant is a hole in the
 tests. Each mutant is a one-line edit that a careless change could make.
 
-    python benchmarks/mutants.py            # every mutant, ~3 minutes on 2 cores
+    python benchmarks/mutants.py            # every mutant, ~5 minutes on 2 cores
     python benchmarks/mutants.py --only knn-temperature
 
 The source is restored after each run, also when interrupted. ``tests/test_mutants.py`` checks that
@@ -56,6 +56,58 @@ MUTANTS = [
            ("tests/test_finetune.py", "-k", "learns or restore_best")),
     Mutant("claim-direction-inverted", "vitmed/report/claims.py",
            '"greater": effect > 0', '"greater": effect < 0', ("tests/test_claims.py",)),
+    Mutant("linear-probe-own-statistics", "vitmed/evaluate/linear_probe.py",
+           "return [(x - mean) / std for x in (train, *others)]",
+           "return [(x - x.mean(0)) / std for x in (train, *others)]", ("tests/test_linear_probe.py",)),
+    Mutant("linear-probe-bias-penalized", "vitmed/evaluate/linear_probe.py",
+           "l2 / 2 * head.weight.square().sum()", "l2 / 2 * (head.weight.square().sum() + head.bias.square().sum())",
+           ("tests/test_linear_probe.py",)),
+    Mutant("linear-probe-worst-penalty", "vitmed/evaluate/linear_probe.py",
+           "(val_value, l2) > (best[1], best[0])", "(val_value, l2) < (best[1], best[0])",
+           ("tests/test_linear_probe.py",)),
+    Mutant("linear-probe-tie-to-weaker-penalty", "vitmed/evaluate/linear_probe.py",
+           "(val_value, l2) > (best[1], best[0])", "(val_value, -l2) > (best[1], -best[0])",
+           ("tests/test_linear_probe.py",)),
+    Mutant("attention-distance-in-patches", "vitmed/analysis/attention_distance.py",
+           ".double() * patch_size", ".double()", ("tests/test_attention.py",)),
+    Mutant("attention-not-renormalized-over-patches", "vitmed/analysis/attention_distance.py",
+           "    patches = patches / patches.sum(dim=-1, keepdim=True)\n", "", ("tests/test_attention.py",)),
+    Mutant("attention-distance-batches-unweighted", "vitmed/analysis/attention_distance.py",
+           "totals + per_layer * len(images)", "totals + per_layer", ("tests/test_attention.py",)),
+    Mutant("attention-distance-cls-queries", "vitmed/analysis/attention_distance.py",
+           "attention[:, :, num_prefix:, num_prefix:]", "attention[:, :, :, num_prefix:]",
+           ("tests/test_attention.py",)),
+    Mutant("top-mass-keeps-one-more", "vitmed/analysis/saliency.py",
+           "keep_sorted = before < mass", "keep_sorted = before <= mass", ("tests/test_saliency.py",)),
+    Mutant("cls-attention-of-the-first-layer", "vitmed/analysis/saliency.py",
+           "last = captured[-1]", "last = captured[0]", ("tests/test_saliency.py",)),
+    Mutant("cls-attention-of-a-patch-query", "vitmed/analysis/saliency.py",
+           "to_patches = last[:, :, 0, prefix:]", "to_patches = last[:, :, prefix, prefix:]",
+           ("tests/test_saliency.py",)),
+    Mutant("multilabel-stratum-commonest-label", "vitmed/data/splits.py",
+           "for k in order[::-1]:", "for k in order:", ("tests/test_splits.py",)),
+    Mutant("splits-not-stratified", "vitmed/data/splits.py",
+           'per_group.groupby("stratum", sort=True)', 'per_group.assign(stratum=0).groupby("stratum", sort=True)',
+           ("tests/test_splits.py",)),
+    Mutant("kappa-linear-weights", "vitmed/evaluate/metrics.py",
+           'weights="quadratic"', 'weights="linear"', ("tests/test_metrics.py",)),
+    Mutant("macro-auc-counts-ignored-labels", "vitmed/evaluate/metrics.py",
+           "    known = y_true >= 0\n", "    known = y_true >= -1\n", ("tests/test_metrics.py",)),
+    Mutant("hsic-diagonal-kept", "vitmed/analysis/cka.py",
+           "    gram.fill_diagonal_(0)\n", "", ("tests/test_cka.py",)),
+    Mutant("dino-teacher-sees-local-views", "vitmed/train/dino.py",
+           "self.teacher_forward(crop).float() for crop in crops[:2]]",
+           "self.teacher_forward(crop).float() for crop in crops]", ("tests/test_dino.py", "-k", "ema")),
+    Mutant("warmup-off-by-one", "vitmed/train/schedule.py",
+           "min(1.0, (iteration + 1) / self.warmup_iters)", "min(1.0, iteration / self.warmup_iters)",
+           ("tests/test_train.py",)),
+    Mutant("lr-drops-at-patience", "vitmed/train/schedule.py",
+           "if self.epochs_since_best > self.patience:", "if self.epochs_since_best >= self.patience:",
+           ("tests/test_train.py",)),
+    Mutant("knn-ignored-labels-vote", "vitmed/evaluate/knn.py",
+           "exp().unsqueeze(-1) * known[top_idx]", "exp().unsqueeze(-1)", ("tests/test_knn.py",)),
+    Mutant("knn-one-neighbour-too-few", "vitmed/evaluate/knn.py",
+           "similarity.topk(k, dim=1)", "similarity.topk(k - 1, dim=1)", ("tests/test_knn.py",)),
 ]
 
 

@@ -60,3 +60,18 @@ def test_captured_probabilities_are_timms_and_model_is_restored():
     assert (table["n_images"] == 3).all()
     maximum = patch_distances((4, 4), 8).max().item()
     assert table["distance"].between(0, maximum).all()
+
+
+def test_the_mean_over_images_weights_each_batch_by_its_size():
+    """Batches of 1 and 3 images give the mean over the 4 images, as one batch of 4 does (not
+    the mean of the two batch means)."""
+    torch.manual_seed(0)
+    model = timm.create_model("test_vit", img_size=32, patch_size=8, num_classes=3).eval()
+    images = torch.randn(4, 3, 32, 32)
+    images[0] *= 5  # an image unlike the others: its batch's mean differs from theirs
+    split = attention_distances(model, [images[:1], images[1:]], max_images=10)
+    whole = attention_distances(model, [images], max_images=10)
+    assert (split["n_images"] == 4).all()
+    single = attention_distances(model, [images[:1]], max_images=10)
+    assert (single["distance"] - whole["distance"]).abs().max() > 1e-3  # the test can tell the two apart
+    torch.testing.assert_close(torch.tensor(split["distance"].to_numpy()), torch.tensor(whole["distance"].to_numpy()))

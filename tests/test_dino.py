@@ -69,8 +69,13 @@ def test_a_dino_step_trains_the_student_and_moves_the_teacher_by_ema_only():
     step = DinoStep(student, teacher, DINOLoss(cfg["out_dim"]), torch.optim.SGD(student.parameters(), lr=0.1),
                     Speedups(), clip_grad=0)
     crops = [torch.randn(4, 3, 16, 16) for _ in range(2)] + [torch.randn(4, 3, 8, 8) for _ in range(2)]
+    seen = {"teacher": [], "student": []}
+    for role, network in (("teacher", teacher), ("student", student)):
+        network.register_forward_pre_hook(lambda _m, args, role=role: seen[role].append(args[0]))
     loss = step(crops, teacher_temp=0.04, epoch=1, momentum=0.9)
     assert torch.isfinite(loss)
+    assert len(seen["teacher"]) == 2 and all(a is b for a, b in zip(seen["teacher"], crops[:2])), "global views only"
+    assert len(seen["student"]) == 4 and all(a is b for a, b in zip(seen["student"], crops)), "every view"
     assert all(p.grad is None for p in teacher.parameters())
     moved = [k for k, v in student.state_dict().items() if not torch.equal(v, student_before[k])]
     assert moved, "the student took an optimizer step"

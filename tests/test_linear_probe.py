@@ -64,3 +64,18 @@ def test_penalty_is_chosen_on_validation():
     best = max(grid, key=lambda l2: single[l2]["val_value"])
     assert probe(grid) == probe(grid[::-1]) == single[best]
     assert single[best]["l2"] == best and 0.4 < single[best]["value"] <= 1
+
+
+def test_a_tie_on_validation_goes_to_the_stronger_penalty():
+    """Well-separated classes: every penalty of the grid is perfect on validation; the
+    strongest one is kept (the simpler model), whatever the grid's order."""
+    rng = np.random.default_rng(3)
+    y = np.arange(90) % 3
+    x = np.eye(3)[y] * 10 + rng.normal(scale=0.1, size=(90, 3))
+    blocks = {"train": slice(0, 30), "val": slice(30, 60), "test": slice(60, 90)}
+    features = {split: torch.tensor(x[rows]) for split, rows in blocks.items()}
+    labels = {split: torch.tensor(y[rows]) for split, rows in blocks.items()}
+    for grid in ([1e-3, 1e-1, 1.0], [1.0, 1e-3, 1e-1]):
+        result = linear_probe_scores(features, labels, task="multiclass", metric="macro_recall", n_outputs=3,
+                                     l2_grid=grid, max_iter=100)
+        assert result["val_value"] == 1.0 and result["l2"] == 1.0

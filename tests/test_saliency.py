@@ -13,6 +13,9 @@ def test_top_mass_keeps_the_fewest_largest_entries_reaching_the_mass():
     assert top_mass_mask(attention, 0.5).tolist() == [[False, True, False, True]]
     assert top_mass_mask(attention, 0.4).tolist() == [[False, True, False, False]]
     assert top_mass_mask(attention, 1.0).all()
+    # an entry whose larger predecessors already reach the mass exactly is not kept (binary-exact weights)
+    assert top_mass_mask(torch.tensor([[0.25, 0.5, 0.25]]), 0.5).tolist() == [[False, True, False]]
+    assert top_mass_mask(torch.tensor([[0.25, 0.5, 0.25]]), 0.75).tolist() == [[True, True, False]]
 
     weights = torch.rand(8, 3, 49).softmax(-1)
     kept = top_mass_mask(weights, 0.5)
