@@ -4,7 +4,13 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from vitmed.report.compare import compare_with_published, load_published, welch_markdown, welch_tests
+from vitmed.report.compare import (
+    compare_with_published,
+    comparison_markdown,
+    load_published,
+    welch_markdown,
+    welch_tests,
+)
 
 
 def test_published_tables_are_complete_and_spot_checked():
@@ -124,3 +130,69 @@ def test_segmentation_runs_sit_beside_table_2():
     assert row["median"] == pytest.approx(0.84) and row["paper_median"] == 0.845
     assert row["difference"] == pytest.approx(-0.005) and bool(row["within_paper_std"])
     assert np.isnan(table.loc[("table2", "CSAW-S", "ResNet50"), "median"])  # the paper's cell, not run
+
+
+def test_the_foundation_papers_tables_are_complete_and_spot_checked():
+    published = load_published("foundation")
+    counts = published.groupby(["table", "protocol"]).size().to_dict()
+    assert counts == {("table1", "frozen_linear"): 32, ("table1", "frozen_appended"): 20, ("table2", "finetune"): 32,
+                      ("table2", "appended"): 20, ("table3", "finetune_1024"): 20}
+    cell = published.set_index(["protocol", "dataset", "model"])
+    assert cell.loc[("frozen_linear", "ISIC2019", "SAM"), "median"] == 0.402
+    assert cell.loc[("frozen_appended", "CheXpert", "DINOv2"), "median"] == 0.798
+    assert cell.loc[("finetune", "ISIC2019", "DINOv2"), "median"] == 0.859
+    assert cell.loc[("appended", "APTOS2019", "BLIP"), "std"] == 0.001
+    assert cell.loc[("finetune_1024", "DDSM", "SEEM"), "median"] == 0.967
+    assert published.loc[published["protocol"] == "finetune_1024", "std"].isna().all()
+    # Table 3's bracketed gains (printed) = Table 3 minus Table 2's Linear row, in points, but for five cells
+    printed = {("SAM", "APTOS2019"): 1.4, ("SAM", "DDSM"): 3.4, ("SAM", "ISIC2019"): 0.6, ("SAM", "CheXpert"): 1.9,
+               ("SEEM", "APTOS2019"): 0.9, ("SEEM", "DDSM"): 0.2, ("SEEM", "ISIC2019"): 3.3, ("SEEM", "CheXpert"): 1.3,
+               ("OpenCLIP", "APTOS2019"): 0.1, ("OpenCLIP", "DDSM"): 3.5, ("OpenCLIP", "ISIC2019"): 3.4,
+               ("OpenCLIP", "CheXpert"): 0.7, ("DINOv2", "APTOS2019"): 0.8, ("DINOv2", "DDSM"): 1.7,
+               ("DINOv2", "ISIC2019"): 3.6, ("DINOv2", "CheXpert"): 1.3, ("BLIP", "APTOS2019"): 1.2,
+               ("BLIP", "DDSM"): 2.9, ("BLIP", "ISIC2019"): 3.3, ("BLIP", "CheXpert"): 1.4}
+    mismatched = {key for key, gain in printed.items()
+                  if abs(100 * (cell.loc[("finetune_1024", key[1], key[0]), "median"]
+                                - cell.loc[("finetune", key[1], key[0]), "median"]) - gain) > 0.051}
+    assert mismatched == {("SEEM", "DDSM"), ("BLIP", "APTOS2019"), ("BLIP", "DDSM"), ("BLIP", "ISIC2019"),
+                          ("BLIP", "CheXpert")}
+
+
+def test_the_self_attention_papers_table_2_and_its_significance_marks():
+    """Their Table 2 as fractions; Welch's test from its means and stds over 10 splits gives their
+    bold marks on 36 of the 40 variant cells (the four others named in the file's header)."""
+    from vitmed.report.compare import welch_t_from_stats
+
+    published = load_published("self_attention")
+    assert len(published) == 56 and set(published["protocol"]) == {"finetune", "ood"}
+    cell = published.set_index(["protocol", "dataset", "model"])
+    assert cell.loc[("finetune", "ISIC-3", "ResNet18"), "median"] == pytest.approx(0.739)
+    assert cell.loc[("ood", "Camelyon17", "EfficientNet-B0-GA"), "std"] == pytest.approx(0.0024)
+    assert cell.loc[("finetune", "ISIC-3", "ViT-T-21K"), "median"] == pytest.approx(0.750)
+    disagree = []
+    for (protocol, dataset, model), row in cell.iterrows():
+        base = "ResNet18" if model.startswith("ResNet18") else "EfficientNet-B0"
+        if model.startswith("ViT") or model == base:
+            continue
+        reference = cell.loc[(protocol, dataset, base)]
+        _, p = welch_t_from_stats((row["median"], row["std"], 10), (reference["median"], reference["std"], 10))
+        if (p < 0.05) != row["significant"]:
+            disagree.append((protocol, dataset, model))
+    assert sorted(disagree) == [("finetune", "Camelyon17", "ResNet18-ELA"), ("ood", "Camelyon17", "ResNet18-ELA"),
+                                ("ood", "Camelyon17", "ResNet18-GA-LA"), ("ood", "Camelyon17", "ResNet18-LA")]
+
+
+def test_a_study_is_compared_with_its_own_papers_numbers():
+    from vitmed.report.compare import published_comparison
+
+    runs = pd.DataFrame([{"protocol": protocol, "dataset": "DDSM", "model": "DINOv2", "init": "pretrained",
+                          "metric": "roc_auc", "weights": "timm-hub", "seed": seed, "value": value + 0.001 * seed}
+                         for protocol, value in (("finetune", 0.960), ("linear_probe", 0.9)) for seed in range(3)])
+    table = published_comparison(runs, {}, paper="foundation")
+    assert len(table) == 124 and table["median"].notna().sum() == 1  # only Table 2's cell was run
+    row = table[table["median"].notna()].iloc[0]
+    assert (row["table"], row["protocol"]) == ("table2", "finetune")
+    assert row["difference"] == pytest.approx(0.961 - 0.966) and not row["within_paper_std"]  # std 0.003
+    assert "0.967 |" in comparison_markdown(table, "f")  # Table 3 has no published std
+    with pytest.raises(ValueError, match="no published numbers for paper 'other'"):
+        load_published("other")

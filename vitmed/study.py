@@ -146,6 +146,11 @@ class Study:
         """ViT -> its variants with frozen first blocks (Palés Huix et al.)."""
         return self.ablations["freezing"]
 
+    def freezing_depths(self) -> dict[str, dict[int, str]]:
+        """ViT -> {blocks frozen: its variant} (the claims check's ``frozen:<blocks>`` selections)."""
+        return {base: {self.model_configs[name]["freeze_blocks"]: name for name in variants}
+                for base, variants in self.freezing.items()}
+
     @staticmethod
     def _with_variants(groups: dict[str, list[str]]) -> list[str]:
         return [model for base, variants in groups.items() for model in [base, *variants]]

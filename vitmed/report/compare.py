@@ -1,8 +1,11 @@
 """Our results beside the paper's, and CNN-vs-ViT significance over seeds.
 
-``published.csv`` holds the paper's Tables 1, 2, 3, 4 and 5 (median and std over 5 seeds).
-``compare_with_published`` puts each of our (dataset, model, init, protocol) medians next to
-the published one: the difference and whether ours falls within the published std.
+Each paper's published numbers are a file (``PUBLISHED``): ``published.csv`` holds the ViT
+paper's Tables 1, 2, 3, 4 and 5, ``published_foundation.csv`` the foundation-model paper's Tables
+1, 2 and 3 (median and std over 5 repetitions), ``published_self_attention.csv`` the
+self-attention paper's Table 2 (mean and std over 10 data splits). ``compare_with_published`` puts each of our
+(dataset, model, init, protocol) medians next to the published one: the difference and whether
+ours falls within the published std.
 ``welch_tests`` runs Welch's unequal-variance t-test over seeds for every CNN-vs-ViT pair at
 equal dataset, init and protocol (the statistics of "When Medical Imaging Met Self-Attention").
 """
@@ -17,23 +20,33 @@ from scipy import stats
 
 from vitmed.report.tables import summarize
 
-PUBLISHED = Path(__file__).with_name("published.csv")
+# the paper a study reproduces (config ``paper``, the schema's enum) -> its published numbers, and over how many
+# repetitions each published std was taken (seeds; data splits for the self-attention paper)
+PUBLISHED = {paper: Path(__file__).with_name(name) for paper, name in (
+    ("vit", "published.csv"), ("foundation", "published_foundation.csv"),
+    ("self_attention", "published_self_attention.csv"))}
+PUBLISHED_REPETITIONS = {"vit": 5, "foundation": 5, "self_attention": 10}
 KEYS = ["dataset", "model", "init", "protocol"]
 
 
-def load_published(path: str | Path = PUBLISHED) -> pd.DataFrame:
-    return pd.read_csv(path, comment="#", dtype={"patch_size": "Int64"})
+def load_published(paper: str = "vit") -> pd.DataFrame:
+    if paper not in PUBLISHED:
+        raise ValueError(f"no published numbers for paper {paper!r}; known: {sorted(PUBLISHED)}")
+    return pd.read_csv(PUBLISHED[paper], comment="#", dtype={"patch_size": "Int64"})
 
 
 def compare_with_published(summary: pd.DataFrame, published: pd.DataFrame,
                            patch_sizes: dict[int, str] | None = None) -> pd.DataFrame:
     """``summary``: our cells (dataset, model, init, protocol, median, std, n_seeds). Cells the
     paper does not report are left out; the paper's cells we did not run are kept, ours NaN.
-    ``patch_sizes`` (patch side -> our model) maps Table 5's DeiT-S rows to our models."""
-    paper = published[published["table"].isin(["table1", "table2", "table3", "table4"])]
+    ``patch_sizes`` (patch side -> our model) maps the rows of a patch-size ablation (a cell
+    published at several patch sizes: the ViT paper's Table 5) to our models; without a model for
+    its patch size, such a row is left out."""
+    by_patch = published.groupby(["table", *KEYS])["patch_size"].transform("nunique") > 1
+    paper = published[~by_patch]
     if patch_sizes:
-        table5 = published[(published["table"] == "table5") & published["patch_size"].isin(list(patch_sizes))]
-        paper = pd.concat([paper, table5.assign(model=table5["patch_size"].map(patch_sizes))])
+        patches = published[by_patch & published["patch_size"].isin(list(patch_sizes))]
+        paper = pd.concat([paper, patches.assign(model=patches["patch_size"].map(patch_sizes))])
     paper = (paper.drop_duplicates(KEYS)  # Tables 1, 4 and 5 share the ImageNet ResNet50/DeiT-S cells
              .rename(columns={"median": "paper_median", "std": "paper_std"}))
     ours = summary[[*KEYS, "median", "std", "n_seeds"]]
@@ -55,6 +68,14 @@ def welch_t(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     if len(a) < 2 or len(b) < 2 or deterministic(a, b):
         return float("nan"), float("nan")
     t, p = stats.ttest_ind(a, b, equal_var=False)
+    return float(t), float(p)
+
+
+def welch_t_from_stats(a: tuple[float, float, int], b: tuple[float, float, int]) -> tuple[float, float]:
+    """Welch's t and two-sided p from two published (mean, std, n); NaN where both stds are 0."""
+    if a[1] == 0 and b[1] == 0:
+        return float("nan"), float("nan")
+    t, p = stats.ttest_ind_from_stats(*a, *b, equal_var=False)
     return float(t), float(p)
 
 
@@ -85,8 +106,9 @@ def comparison_markdown(table: pd.DataFrame, study: str) -> str:
         ours = f"{row.median:.3f} ± {row.std:.3f}" if pd.notna(row.median) else "not run"
         diff = f"{row.difference:+.3f}" if pd.notna(row.difference) else "–"
         within = {True: "yes", False: "no"}.get(row.within_paper_std, "–")
+        paper = f"{row.paper_median:.3f}" + (f" ± {row.paper_std:.3f}" if pd.notna(row.paper_std) else "")
         lines.append(f"| {row.table} | {row.protocol} | {row.dataset} | {row.init} | {row.model} | {ours} | "
-                     f"{row.paper_median:.3f} ± {row.paper_std:.3f} | {diff} | {within} |")
+                     f"{paper} | {diff} | {within} |")
     return "\n".join(lines) + "\n"
 
 
@@ -105,8 +127,10 @@ def welch_markdown(tests: pd.DataFrame, study: str) -> str:
                                "pretrained encoder evaluated without training): nothing to test.*"]) + "\n"
 
 
-def published_comparison(runs: pd.DataFrame, patch_sizes: dict[int, str]) -> pd.DataFrame:
-    """Our fine-tuning, segmentation and k-NN medians (runs.parquet) beside the paper's published cells."""
-    summary = pd.concat([summarize(runs, protocol).assign(protocol=protocol)
-                         for protocol in ("finetune", "segmentation", "knn")])
-    return compare_with_published(summary, load_published(), patch_sizes)
+def published_comparison(runs: pd.DataFrame, patch_sizes: dict[int, str], paper: str = "vit") -> pd.DataFrame:
+    """Our medians (runs.parquet) of every protocol the paper publishes beside its published cells."""
+    published = load_published(paper)
+    protocols = [p for p in published["protocol"].unique() if p in set(runs["protocol"])]
+    summary = pd.concat([summarize(runs, protocol).assign(protocol=protocol) for protocol in protocols]) \
+        if protocols else pd.DataFrame(columns=[*KEYS, "median", "std", "n_seeds"])
+    return compare_with_published(summary, published, patch_sizes)

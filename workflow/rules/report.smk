@@ -144,10 +144,11 @@ rule welch:
 
 
 rule claims:
-    """The papers' findings (vitmed/report/claims.csv) on the study's runs, beside the verdicts of
-    the published numbers."""
+    """The papers' findings (vitmed/report/claims.csv) on the study's runs (and Figure 5's attention
+    distances), beside the verdicts of each paper's published numbers."""
     input:
-        f"{RESULTS}/runs.parquet",
+        **({"attention": f"{RESULTS}/analysis/attention_distance.parquet"} if STUDY.attention_models else {}),
+        runs=f"{RESULTS}/runs.parquet",
     output:
         **artefact_outputs("claims"),
     log:
@@ -161,6 +162,7 @@ rule claims:
         patch_sizes=STUDY.patch_sizes,
         ablation_init=STUDY.ablation_init,
         self_attention=STUDY.self_attention,
+        freezing=STUDY.freezing_depths(),
         study=config["study"],
         synthetic=all(cfg["source"] == "synthetic" for cfg in config["datasets"].values()),
     script:
@@ -168,7 +170,7 @@ rule claims:
 
 
 rule published_comparison:
-    """Our medians beside the paper's Tables 1, 3, 4 and 5 (real-data studies)."""
+    """Our medians beside the published tables of the study's paper (real-data studies)."""
     input:
         f"{RESULTS}/runs.parquet",
     output:
@@ -180,6 +182,7 @@ rule published_comparison:
         "../../envs/vitmed.yaml"
     params:
         patch_sizes=STUDY.patch_sizes,
+        paper=config["paper"],
         study=config["study"],
     script:
         "../../scripts/published_comparison.py"
