@@ -315,4 +315,6 @@ def claims_markdown(table: pd.DataFrame, study: str, synthetic: bool) -> str:
         lines.append(f"| {row.id} | {row.finding} ({row.scope}) | {row.verdict} | {row.datasets_holding or '–'} | "
                      f"{effect} | {p} | {row.as_published} |")
     return "\n".join(lines + ["", "*Effect: median of A minus median of B (for gains_more, the difference of the "
-                                   "gains), averaged over datasets; p: Welch's t-test over seeds.*"]) + "\n"
+                                   "gains), averaged over datasets; p: Welch's t-test over seeds. As published: the "
+                                   "same test on the paper's own numbers (Welch's t from their means, stds and "
+                                   "repetitions); \"not in its tables\": the finding rests on a figure.*"]) + "\n"
