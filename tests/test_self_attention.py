@@ -145,6 +145,31 @@ def test_out_of_distribution_results_follow_in_parentheses():
         self_attention_table(runs, {"CNN": ["CNN-LA"]}, "imagenet", ["B"], protocol="ood")
 
 
+def test_the_vit_rows_follow_the_cnns_untested_with_their_own_parameters():
+    """Piater et al.'s Table 2 ends with ViT-T (ImageNet-1K, -21K): mean ± std and OOD in
+    parentheses, not tested against a CNN."""
+    from vitmed.report.ablations import self_attention_report
+
+    rows = []
+    for model, vals, ood_vals, parameters in (("CNN", [0.70, 0.72, 0.71], [0.6, 0.61, 0.62], 1000),
+                                              ("CNN-GA", [0.70, 0.71, 0.72], [0.6, 0.6, 0.6], 1100),
+                                              ("ViT-1K", [0.50, 0.90, 0.70], [0.4, 0.5, 0.6], 5_500_000),
+                                              ("ViT-21K", [0.80, 0.81, 0.82], [0.7, 0.7, 0.7], 5_500_000)):
+        for protocol, values in (("finetune", vals), ("ood", ood_vals)):
+            rows += [{"dataset": "A", "model": model, "init": "imagenet", "seed": seed, "protocol": protocol,
+                      "metric": "macro_recall", "value": value, "n_parameters": parameters}
+                     for seed, value in enumerate(values)]
+    table, markdown, latex = self_attention_report(pd.DataFrame(rows), {"CNN": ["CNN-GA"]}, "imagenet",
+                                                   {"A": "macro_recall"}, {"A": "A-OOD"}, "s", ["ViT-1K", "ViT-21K"])
+    assert list(table["model"]) == ["CNN", "CNN-GA", "ViT-1K", "ViT-21K"]
+    vit = table.set_index("model").loc["ViT-1K"]
+    assert vit["mean"] == pytest.approx(0.70) and vit["std"] == pytest.approx(0.20) and not vit["significant"]
+    assert np.isnan(vit["p_value"]) and np.isnan(vit["parameter_change"]) and vit["ood_mean"] == pytest.approx(0.5)
+    assert "| ViT-1K | 5.50M | 0.700 ± 0.200 (0.500 ± 0.100) |" in markdown
+    assert markdown.index("| CNN-GA (vs CNN)") < markdown.index("| ViT-1K |") < markdown.index("| ViT-21K |")
+    assert r"ViT-21K & 5.50M & 0.810 $\pm$ 0.010 (0.700 $\pm$ 0.000)" in latex
+
+
 def explicit_local_attention(block: LocalSelfAttention, x: torch.Tensor) -> torch.Tensor:
     """y_ij = sum over the in-map K x K neighbours ab of softmax_ab(q_ij . k_ab) v_ab, per head."""
     q, k, v = block.query(x), block.key(x), block.value(x)

@@ -146,6 +146,13 @@ class Study:
         """ViT -> its variants with frozen first blocks (Palés Huix et al.)."""
         return self.ablations["freezing"]
 
+    @property
+    def self_attention_vits(self) -> list[str]:
+        """The study's ViTs run from the ablations' init: the self-attention table's ViT rows."""
+        if self.ablation_init not in self.inits:
+            return []
+        return [m for m in self.models if self.family(m) == "vit"]
+
     def freezing_depths(self) -> dict[str, dict[int, str]]:
         """ViT -> {blocks frozen: its variant} (the claims check's ``frozen:<blocks>`` selections)."""
         return {base: {self.model_configs[name]["freeze_blocks"]: name for name in variants}

@@ -71,13 +71,15 @@ PROTOCOL_NAMES = {"finetune": "fine-tuning", "ood": "out-of-distribution test"}
 
 
 def self_attention_table(runs: pd.DataFrame, variants: dict[str, list[str]], init: str,
-                         datasets: list[str], protocol: str = "finetune") -> pd.DataFrame:
+                         datasets: list[str], protocol: str = "finetune", others: list[str] = ()) -> pd.DataFrame:
     """One row per (model, dataset): mean, std (ddof 1), seeds, parameters and their change from
     the base CNN; for a variant, Welch's t and two-sided p against the base's seeds. Of the
-    fine-tuning runs' test scores, or (``protocol="ood"``) their out-of-distribution ones."""
+    fine-tuning runs' test scores, or (``protocol="ood"``) their out-of-distribution ones.
+    ``others`` (the study's ViTs, Piater et al.'s ViT-T rows) follow, each its own base: no test."""
     finetuned = runs[(runs["protocol"] == protocol) & (runs["init"] == init)]
+    groups = [*variants.items(), *((name, []) for name in others)]
     rows = []
-    for base, names in variants.items():
+    for base, names in groups:
         for dataset in datasets:
             cell = finetuned[finetuned["dataset"] == dataset]
             base_values = cell.loc[cell["model"] == base, "value"].to_numpy()
@@ -90,10 +92,10 @@ def self_attention_table(runs: pd.DataFrame, variants: dict[str, list[str]], ini
                                      f"{model if len(values) == 0 else base} on {dataset} in runs.parquet")
                 t, p = welch_t(values, base_values) if model != base else (float("nan"), float("nan"))
                 parameters = int(runs_of["n_parameters"].iloc[0])
+                change = parameters / int(base_parameters.iloc[0]) - 1 if base in variants else float("nan")
                 rows.append({"base": base, "model": model, "dataset": dataset, "metric": runs_of["metric"].iloc[0],
                              "mean": values.mean(), "std": values.std(ddof=1) if len(values) > 1 else 0.0,
-                             "n_seeds": len(values), "n_parameters": parameters,
-                             "parameter_change": parameters / int(base_parameters.iloc[0]) - 1,
+                             "n_seeds": len(values), "n_parameters": parameters, "parameter_change": change,
                              "t": t, "p_value": p, "significant": bool(p < SIGNIFICANCE)})
     return pd.DataFrame(rows)
 
@@ -122,7 +124,8 @@ def _self_attention_rows(table: pd.DataFrame, datasets: list[str], cell) -> list
         cells = cells.set_index("dataset").reindex(datasets)
         first = cells.iloc[0]
         label = model if model == base else f"{model} (vs {base})"
-        parameters = f"{first['n_parameters'] / 1e6:.2f}M ({first['parameter_change']:+.2%})"
+        parameters = f"{first['n_parameters'] / 1e6:.2f}M" + (
+            f" ({first['parameter_change']:+.2%})" if pd.notna(first["parameter_change"]) else "")
         rows.append([cell(label, False), cell(parameters, False), *[values(c) for _, c in cells.iterrows()]])
     return rows
 
@@ -192,15 +195,15 @@ def freezing_report(runs: pd.DataFrame, frozen: dict[str, dict[str, int]], init:
 
 
 def self_attention_report(runs: pd.DataFrame, variants: dict[str, list[str]], init: str, metrics: dict[str, str],
-                          ood_tests: dict[str, str], study: str) -> tuple[pd.DataFrame, str, str]:
+                          ood_tests: dict[str, str], study: str, vits: list[str] = ()) -> tuple[pd.DataFrame, str, str]:
     """CNNs with and without self-attention, Welch's t-tests; in parentheses the same on each
-    dataset's out-of-distribution test set (Piater et al., Table 2)."""
+    dataset's out-of-distribution test set; then the study's ViTs (Piater et al., Table 2)."""
     datasets = list(metrics)
-    table = self_attention_table(runs, variants, init, datasets)
+    table = self_attention_table(runs, variants, init, datasets, others=vits)
     title = f"Self-attention in CNNs: fine-tuning from {init}, mean ± std over seeds ({study})"
     tested = [dataset for dataset in datasets if dataset in ood_tests]
     if tested:
-        ood = self_attention_table(runs, variants, init, tested, protocol="ood")
+        ood = self_attention_table(runs, variants, init, tested, protocol="ood", others=vits)
         table = with_out_of_distribution(table, ood)
         title += "; in parentheses on the out-of-distribution test set (" + ", ".join(
             f"{dataset} → {ood_tests[dataset]}" for dataset in tested) + ")"

@@ -255,8 +255,8 @@ rule freezing:
 
 
 rule self_attention:
-    """CNNs with and without self-attention blocks, Welch's t-test per dataset ("When Medical
-    Imaging Met Self-Attention", Table 2)."""
+    """CNNs with and without self-attention blocks, Welch's t-test per dataset, then the study's
+    ViTs ("When Medical Imaging Met Self-Attention", Table 2)."""
     input:
         f"{RESULTS}/runs.parquet",
     output:
@@ -268,6 +268,7 @@ rule self_attention:
         "../../envs/vitmed.yaml"
     params:
         variants=STUDY.self_attention,
+        vits=STUDY.self_attention_vits,
         init=STUDY.ablation_init,
         ood=STUDY.ood_tests,
         datasets=STUDY.metrics(STUDY.ablation_datasets),
