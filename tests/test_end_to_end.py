@@ -96,13 +96,15 @@ def test_synthetic_study_end_to_end(tmp_path):
 
     # the claims check: every finding evaluated on this study's runs, beside the published verdicts
     claims = pd.read_csv(study / "tables" / "claims.csv").set_index("id")
-    assert len(claims) == 14 and set(claims["verdict"]) <= {"holds", "does not hold", "not run in this study"}
+    assert len(claims) == 33 and set(claims["verdict"]) <= {"holds", "does not hold", "not run in this study"}
     # Piater et al.'s: every self-attention variant against its CNN, in and out of distribution
     assert claims.loc["sa-1", "datasets"] == "SynSkin" and claims.loc["sa-2", "datasets"] == "SynSkin"
     assert claims.loc["sa-3", "verdict"] == "not run in this study"  # no ViT-T-21K here
     assert claims.loc["vit-11", "datasets"] == "SynLesionSeg, SynMassSeg"  # Table 2's claim, on the segmentation
     assert claims.loc["vit-1", "verdict"] != "not run in this study" and (claims["as_published"] != "").all()
     assert "Synthetic data" in (study / "tables" / "claims.md").read_text()
+    assert claims.loc["vit-12", "datasets"] == "SynChest, SynSkin"  # Figure 5: the fine-tuned ViTs
+    assert claims.loc["fm-1", "verdict"] == "not run in this study" and claims.loc["fm-1", "as_published"] == "holds"
 
     # the ablations: two sizes per family (Table 4, Figure 3), two patch sizes (Table 5)
     table4 = pd.read_csv(study / "tables" / "table4.csv")
@@ -112,10 +114,11 @@ def test_synthetic_study_end_to_end(tmp_path):
     assert large["ResNet-toy-L"] > large["ResNet-toy"] and large["ViT-toy-L"] > large["ViT-toy"]
     attention = pd.read_csv(study / "tables" / "self_attention.csv").set_index("model")
     variants = ["ResNet-toy-GA", "ResNet-toy-LA", "ResNet-toy-ELA"]
-    assert list(attention.index) == ["ResNet-toy", *variants] and (attention["n_seeds"] == 2).all()
+    assert list(attention.index) == ["ResNet-toy", *variants, "ViT-toy"] and (attention["n_seeds"] == 2).all()
     assert attention["mean"].map(math.isfinite).all() and attention["ood_mean"].map(math.isfinite).all()
     change = attention["parameter_change"]  # LA replaces convolutions by fewer weights, GA and ELA add some
     assert change["ResNet-toy-GA"] > 0 and change["ResNet-toy-LA"] < 0 < change["ResNet-toy-ELA"]
+    assert math.isnan(change["ViT-toy"]) and math.isnan(attention.loc["ViT-toy", "p_value"])  # Table 2's ViT row
     assert "ResNet-toy-GA (vs ResNet-toy)" in (study / "tables" / "self_attention.md").read_text()
     freezing = pd.read_csv(study / "tables" / "freezing.csv")
     assert list(freezing["model"]) == ["ViT-toy", "ViT-toy-f3"] and list(freezing["frozen_blocks"]) == [0, 3]

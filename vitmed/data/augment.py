@@ -76,6 +76,27 @@ def colour_maps(brightness: torch.Tensor, contrast: torch.Tensor, saturation: to
     return hue_matrices(hue) @ desaturate * scale, (1 - contrast) * brightness
 
 
+def affine_inverses(angle: torch.Tensor, shear: torch.Tensor, scale_x: torch.Tensor,
+                    scale_y: torch.Tensor) -> torch.Tensor:
+    """(n, 2, 2) inverses of the forward maps ``R(angle) @ Shear_x(shear) @ diag(scale_x, scale_y)``
+    (angles in degrees, each (n,)), about the image centre in the square output's normalized
+    (x, y) coordinates: torchvision's ``affine`` (its rotation direction and x-shear), with a
+    scale per axis as imgaug's ``Affine`` draws it for Perez et al.'s recipe."""
+    theta, phi = torch.deg2rad(angle.double()), torch.deg2rad(shear.double())
+    rotation = torch.stack([theta.cos(), -theta.sin(), theta.sin(), theta.cos()], 1).view(-1, 2, 2)
+    shearing = torch.stack([torch.ones_like(phi), -phi.tan(), torch.zeros_like(phi), torch.ones_like(phi)],
+                           1).view(-1, 2, 2)
+    scaling = torch.diag_embed(torch.stack([scale_x.double(), scale_y.double()], 1))
+    return torch.linalg.inv(rotation @ shearing @ scaling).float()
+
+
+def mirror(coordinates: torch.Tensor) -> torch.Tensor:
+    """Normalized coordinates folded back into [-1, 1] by mirroring at the edges (period 4):
+    a coordinate beyond an edge samples the image mirrored there (imgaug's ``symmetric``)."""
+    folded = torch.remainder(coordinates + 1, 4)
+    return torch.where(folded > 2, 4 - folded, folded) - 1
+
+
 def gaussian_blur(images: torch.Tensor, sigma: torch.Tensor, kernel_size: int) -> torch.Tensor:
     """Float (n, C, H, W) images, each blurred with its own Gaussian (``sigma``: (n,), 0 = left
     as it is), separably, edges reflected: torchvision's ``gaussian_blur`` per image, in one
@@ -133,11 +154,23 @@ class AugmentParams:
     solarize: torch.Tensor | None = None
     # segmentation's elastic deformation (on the device): (n, S, S, 2) displacement of the output grid
     grid_displacement: torch.Tensor | None = None
+    # Perez et al.'s affine (rotation, shear, scale) after the crop: (n, 2, 2) output -> crop coordinates
+    affine: torch.Tensor | None = None
+
+
+def affine_setting(augment: dict) -> dict | None:
+    """``augment.affine`` where it changes anything (rotation or shear range, or a scale range
+    other than [1, 1]); None otherwise, so no random numbers are drawn for it."""
+    affine = augment.get("affine") or {}
+    active = affine.get("rotation", 0) or affine.get("shear", 0) or list(affine.get("scale", [1, 1])) != [1, 1]
+    return {"rotation": 0, "shear": 0, "scale": [1, 1], **affine} if active else None
 
 
 class BatchAugment(nn.Module):
     """uint8 (B, 3, H, W) -> normalized float (B, 3, S, S): random resized crop, horizontal
-    and vertical flips, colour jitter (with probability ``p``), ImageNet normalization; and,
+    and vertical flips, colour jitter (with probability ``p``), ImageNet normalization; where
+    ``augment.affine`` asks (Perez et al.'s recipe), a random rotation, x-shear and per-axis
+    scale of the crop, mirrored at its edges, before the flips; and,
     where ``augment`` asks (DINO's views), random grayscale (``grayscale_p``), Gaussian blur
     (``blur_p``, sigma ~ U(``blur_sigma``)) and solarization (``solarize_p``, threshold 128), in
     DINO's order: jitter, grayscale, blur, solarize."""
@@ -151,6 +184,7 @@ class BatchAugment(nn.Module):
         self.grayscale = augment.get("grayscale_p", 0.0)
         self.blur, self.blur_sigma = augment.get("blur_p", 0.0), tuple(augment.get("blur_sigma", (0.1, 2.0)))
         self.solarize = augment.get("solarize_p", 0.0)
+        self.affine = affine_setting(augment)
 
     def sample(self, n: int, height: int, width: int) -> AugmentParams:
         j = self.jitter
@@ -168,6 +202,11 @@ class BatchAugment(nn.Module):
             params.blur_sigma = torch.where(torch.rand(n) < self.blur, _uniform(n, *self.blur_sigma), 0.0)
         if self.solarize > 0:
             params.solarize = torch.rand(n) < self.solarize
+        if self.affine:
+            a = self.affine
+            params.affine = affine_inverses(_uniform(n, -a["rotation"], a["rotation"]),
+                                            _uniform(n, -a["shear"], a["shear"]),
+                                            _uniform(n, *a["scale"]), _uniform(n, *a["scale"]))
         return params
 
     @torch.no_grad()
@@ -186,19 +225,22 @@ class BatchAugment(nn.Module):
         crop = _crop_map(params, height, width)
         # normalization folded in: ((M x / 255 + offset * luma) - mean) / std, pixel values 0..255
         mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1)
-        crop, matrix, bias_per_luma, shift, high, gray = _send(
+        crop, matrix, bias_per_luma, shift, high, gray, *affine = _send(
             [crop, matrix / (255 * std), offset.view(n, 1, 1) / (255 * std), -mean / std, (1 - mean) / std,
-             _GRAY.view(1, 3, 1)], device)
+             _GRAY.view(1, 3, 1), *([params.affine] if params.affine is not None else [])], device)
 
-        x = self._sample_crop(images, self._grid(crop, params.grid_displacement))
+        x = self._sample_crop(images, self._grid(crop, params.grid_displacement, *affine))
         luma = x.mean(2, keepdim=True).transpose(1, 2) @ gray  # (n, 1, 1): each image's mean luma
         x = torch.baddbmm(bias_per_luma * luma + shift, matrix, x).clamp_(shift, high)
         return x.view(n, 3, size, size)
 
-    def _grid(self, crop: torch.Tensor, displacement: torch.Tensor | None = None) -> torch.Tensor:
+    def _grid(self, crop: torch.Tensor, displacement: torch.Tensor | None = None,
+              affine: torch.Tensor | None = None) -> torch.Tensor:
         """The sampling grid (n, S, S, 2) of each image's crop box and flips; with an elastic
         ``displacement`` (n, S, S, 2, in the output's normalized units) the output pixel u
-        samples the cropped image at u + displacement(u), as torchvision's ``elastic``."""
+        samples the cropped image at u + displacement(u), as torchvision's ``elastic``; with
+        ``affine`` (n, 2, 2), the flipped u samples the crop at ``mirror(affine @ u)``: the
+        affine acts on the resized crop, and the flips after it, as in Perez et al.'s pipeline."""
         size = self.output_size
         u = (torch.arange(size, device=crop.device) + 0.5) * (2 / size) - 1
         grid = torch.stack(torch.broadcast_tensors(u[None, None, :], u[None, :, None]), dim=-1).expand(
@@ -206,6 +248,9 @@ class BatchAugment(nn.Module):
         if displacement is not None:
             grid = grid + displacement
         scale, shift = crop[:, [0, 2]].view(-1, 1, 1, 2), crop[:, [1, 3]].view(-1, 1, 1, 2)
+        if affine is not None:
+            grid = mirror(torch.einsum("nij,nhwj->nhwi", affine, grid * scale.sign()))
+            scale = scale.abs()
         return grid * scale + shift
 
     def _sample_crop(self, images: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
@@ -278,8 +323,9 @@ class SegmentationAugment(BatchAugment):
 
     def sample_masks(self, masks: torch.Tensor, params: AugmentParams) -> torch.Tensor:
         """The masks (B, H, W) at the images' sampling grid, nearest neighbour."""
-        crop = _send([_crop_map(params, *masks.shape[-2:])], masks.device)[0]
-        grid = self._grid(crop, params.grid_displacement)
+        crop, *affine = _send([_crop_map(params, *masks.shape[-2:]),
+                               *([params.affine] if params.affine is not None else [])], masks.device)
+        grid = self._grid(crop, params.grid_displacement, *affine)
         sampled = F.grid_sample(masks[:, None].to(torch.float32), grid, mode="nearest", padding_mode="border",
                                 align_corners=False)
         return sampled[:, 0].round().long()
@@ -292,6 +338,9 @@ class PerImageAugment(nn.Module):
 
     def __init__(self, output_size: int, augment: dict):
         super().__init__()
+        if affine_setting(augment):
+            raise ValueError("augment.affine: the v2 backend has no mirrored affine (torchvision's fills the "
+                             "corners); use augment.backend: batched")
         j, sigma = augment["color_jitter"], tuple(augment.get("blur_sigma", (0.1, 2.0)))
         self.pipeline = v2.Compose([
             v2.RandomResizedCrop(output_size, scale=tuple(augment["crop_scale"]), antialias=True),
