@@ -196,3 +196,24 @@ def test_a_study_is_compared_with_its_own_papers_numbers():
     assert "0.967 |" in comparison_markdown(table, "f")  # Table 3 has no published std
     with pytest.raises(ValueError, match="no published numbers for paper 'other'"):
         load_published("other")
+    # a frozen encoder with a fine-tuned linear head (ablations.freezing, frozen: true) is their Table 1's Linear row
+    frozen = runs[runs["protocol"] == "finetune"].assign(model="DINOv2-frozen", value=[0.90, 0.91, 0.92])
+    table = published_comparison(pd.concat([runs, frozen]), {}, paper="foundation",
+                                 frozen_heads={"DINOv2-frozen": "DINOv2"})
+    row = table[(table["protocol"] == "frozen_linear") & table["median"].notna()].iloc[0]
+    assert (row["table"], row["model"], row["median"]) == ("table1", "DINOv2", pytest.approx(0.91))
+    assert row["paper_median"] == 0.905 and table["median"].notna().sum() == 2
+
+
+def test_welch_from_published_statistics_follows_its_formula():
+    """t = (m1 - m2) / sqrt(s1²/n1 + s2²/n2) on Welch–Satterthwaite's degrees of freedom (4.32
+    here, where Student's test would take 8)."""
+    from vitmed.report.compare import welch_t_from_stats
+
+    (m1, s1, n1), (m2, s2, n2) = (0.80, 0.01, 5), (0.75, 0.05, 5)
+    v1, v2 = s1**2 / n1, s2**2 / n2
+    t = (m1 - m2) / np.sqrt(v1 + v2)
+    df = (v1 + v2) ** 2 / (v1**2 / (n1 - 1) + v2**2 / (n2 - 1))
+    assert df == pytest.approx(4.32, abs=0.005)
+    assert welch_t_from_stats((m1, s1, n1), (m2, s2, n2)) == pytest.approx((t, 2 * stats.t.sf(abs(t), df)))
+    assert np.isnan(welch_t_from_stats((0.8, 0.0, 5), (0.7, 0.0, 5))[1])  # no variance on either side

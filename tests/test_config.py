@@ -61,7 +61,11 @@ def test_defaults_are_filled_in():
     (lambda c: c["finetune"].update(overrides={"SynPatch": {"ResNet-toy": {"momentum": 0.5}}}),
      "'momentum' was unexpected"),
     (lambda c: c["ablations"]["models"]["ViT-toy-f3"].update(timm_name="test_vit_2"),
-     "ablations.freezing.ViT-toy: 'ViT-toy-f3' must be ViT-toy's timm model (test_vit) with freeze_blocks >= 1"),
+     "ablations.freezing.ViT-toy: 'ViT-toy-f3' must be ViT-toy's timm model (test_vit) with freeze_blocks >= 1 or "
+     "frozen: true"),
+    (lambda c: c["ablations"]["models"]["ViT-toy-f3"].update(frozen=True),  # both: which one is meant?
+     "'ViT-toy-f3' must be ViT-toy's timm model (test_vit) with freeze_blocks >= 1 or frozen: true"),
+    (lambda c: c["segmentation"].update(models=["ViT-toy-frozen"]), "segmentation.models: 'ViT-toy-frozen' freezes"),
     (lambda c: c["analysis"].update(attention_models=["ResNet-toy"]),
      "analysis.attention_models: 'ResNet-toy' is not one of the study's ViTs ['ViT-toy']"),
     (lambda c: c["segmentation"].update(models=["ResNet-toy", "DeiT-S"]),

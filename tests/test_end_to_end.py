@@ -36,7 +36,8 @@ def test_synthetic_study_end_to_end(tmp_path):
 
     runs = pd.read_parquet(study / "runs.parquet")
     assert set(runs["protocol"]) == {"finetune", "knn", "linear", "ood", "segmentation"}
-    ablation_only = 7 * 2  # ResNet-toy-L, ViT-toy-L, -p4, -f3, ResNet-toy-GA/-LA/-ELA from imagenet on SynSkin x seeds
+    # ResNet-toy-L, ViT-toy-L, -p4, -f3, -frozen, ResNet-toy-GA/-LA/-ELA from imagenet on SynSkin x seeds
+    ablation_only = 8 * 2
     segmentation = 2 * 2 * 2  # segmentation datasets x encoders x seeds
     # datasets x models x inits x seeds x protocols, and every SynSkin fine-tuning again on SynSkin-B
     assert len(runs) == 2 * 2 * 3 * 2 * 3 + ablation_only + (2 * 3 * 2 + ablation_only) + segmentation
@@ -105,6 +106,7 @@ def test_synthetic_study_end_to_end(tmp_path):
     assert "Synthetic data" in (study / "tables" / "claims.md").read_text()
     assert claims.loc["vit-12", "datasets"] == "SynChest, SynSkin"  # Figure 5: the fine-tuned ViTs
     assert claims.loc["fm-1", "verdict"] == "not run in this study" and claims.loc["fm-1", "as_published"] == "holds"
+    assert claims.loc["fm-2", "datasets"] == "SynSkin"  # ViT-toy fine-tuned against ViT-toy-frozen's linear head
 
     # the ablations: two sizes per family (Table 4, Figure 3), two patch sizes (Table 5)
     table4 = pd.read_csv(study / "tables" / "table4.csv")

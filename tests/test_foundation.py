@@ -65,9 +65,10 @@ def test_foundation_preset_plans_pretrained_inits_from_the_hub(tmp_path):
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout + result.stderr)
     preset = yaml.safe_load((ROOT / "presets" / "foundation.yaml").read_text())
-    # every model, and the 6 frozen variants of their Figure 4, on each dataset
-    assert counts["finetune"] == len(preset["datasets"]) * (len(preset["models"]) + 6) * len(preset["seeds"]) == 132
-    assert counts["freezing"] == 1
+    # every model, the 6 partly frozen variants of their Figure 4 and the 5 frozen encoders with a linear
+    # head of their Table 1, on each dataset
+    assert counts["finetune"] == len(preset["datasets"]) * (len(preset["models"]) + 6 + 5) * len(preset["seeds"]) == 192
+    assert counts["freezing"] == counts["published_comparison"] == counts["claims"] == 1
     assert counts["linear_probe"] == counts["knn"] == 4 and "pretrain_source" not in counts
     assert "pretrain_dino" not in counts  # the hub weights are downloaded by timm, not by a job
 
@@ -120,3 +121,29 @@ def test_random_init_options_initialize_what_they_say(tmp_path):
     torch.save(timm_init.state_dict(), tmp_path / "weights.pt")
     loaded = build_model(dict(vit, random_init="kaiming"), 10, str(tmp_path / "weights.pt"))
     assert torch.equal(loaded.blocks[0].mlp.fc1.weight, fc1_timm.weight)  # from weights: no re-initialization
+
+
+@pytest.mark.parametrize("timm_name, kwargs", [("test_vit", {"img_size": 32, "patch_size": 8}), ("test_resnet", {})])
+def test_a_frozen_encoder_trains_its_head_only_and_keeps_its_statistics(timm_name, kwargs):
+    """Palés Huix et al.'s frozen foundation + linear head: after AdamW steps with weight decay,
+    every encoder tensor (batch-norm running statistics included) is bit-identical, the head
+    moved, and the features the head sees in training are the eval-mode ones."""
+    torch.manual_seed(0)
+    model = build_model({"timm_name": timm_name, "family": "vit", "kwargs": kwargs, "frozen": True}, 3)
+    head = next(name for name, module in model.named_modules() if module is model.get_classifier()) + "."
+    assert {name for name, p in model.named_parameters() if p.requires_grad} == {head + "weight", head + "bias"}
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=0.1, weight_decay=0.5)
+    images, labels = torch.randn(8, 3, 32, 32), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    model.train()
+    with torch.no_grad():
+        train_features = model.forward_head(model.forward_features(images), pre_logits=True)
+    for _ in range(3):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(images), labels).backward()
+        optimizer.step()
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]) != key.startswith(head), key
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model.forward_head(model.forward_features(images), pre_logits=True), train_features)

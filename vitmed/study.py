@@ -155,8 +155,14 @@ class Study:
 
     def freezing_depths(self) -> dict[str, dict[int, str]]:
         """ViT -> {blocks frozen: its variant} (the claims check's ``frozen:<blocks>`` selections)."""
-        return {base: {self.model_configs[name]["freeze_blocks"]: name for name in variants}
+        return {base: {self.model_configs[name]["freeze_blocks"]: name for name in variants
+                       if not self.model_configs[name].get("frozen", False)}
                 for base, variants in self.freezing.items()}
+
+    def frozen_heads(self) -> dict[str, str]:
+        """Each ``frozen`` variant (encoder frozen, head fine-tuned) -> its base model."""
+        return {name: base for base, variants in self.freezing.items() for name in variants
+                if self.model_configs[name].get("frozen", False)}
 
     @staticmethod
     def _with_variants(groups: dict[str, list[str]]) -> list[str]:
@@ -378,7 +384,7 @@ class Study:
             items.append(_table("table5", "patch_size", "Table 5"))
         if self.self_attention:
             items.append(_table("self_attention", "self_attention", "Self-attention"))
-        if self.freezing:
+        if any(self.freezing_depths().values()):
             items += [_table("freezing", "freezing", "Freezing"), _figure("freezing", "freezing", "Freezing")]
         return items
 
@@ -396,7 +402,7 @@ class Study:
             if name not in self.model_configs:
                 raise ValueError(f"segmentation.models: {name!r} is not one of {list(self.model_configs)} "
                                  "(models and ablations.models)")
-            if self.model_configs[name].get("freeze_blocks", 0):
+            if self.model_configs[name].get("freeze_blocks", 0) or self.model_configs[name].get("frozen", False):
                 raise ValueError(f"segmentation.models: {name!r} freezes blocks; DeepLabV3 trains its whole encoder")
         taken = set(self.datasets) | set(self.test_datasets) | {SOURCE}
         for name, cfg in seg.get("datasets", {}).items():
@@ -453,9 +459,10 @@ class Study:
                                      "(models and ablations.models)")
         for base, variants in self.freezing.items():
             for name in variants:
-                if models[name]["freeze_blocks"] < 1 or models[name]["timm_name"] != models[base]["timm_name"]:
+                frozen, blocks = models[name].get("frozen", False), models[name].get("freeze_blocks", 0)
+                if (blocks < 1) == (not frozen) or models[name]["timm_name"] != models[base]["timm_name"]:
                     raise ValueError(f"ablations.freezing.{base}: {name!r} must be {base}'s timm model "
-                                     f"({models[base]['timm_name']}) with freeze_blocks >= 1")
+                                     f"({models[base]['timm_name']}) with freeze_blocks >= 1 or frozen: true")
         if self.ablation_models and self.ablation_init not in PRETRAINED_INITS:
             raise ValueError(f"ablations.init: {self.ablation_init!r} must be random, imagenet or pretrained "
                              "(DINO pretraining runs for the study's own models only)")

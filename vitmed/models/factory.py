@@ -16,7 +16,7 @@ from timm.layers import resample_abs_pos_embed
 from torch import nn
 
 from vitmed.data.constants import IMAGENET_MEAN, IMAGENET_STD
-from vitmed.models.freezing import freeze_first_blocks
+from vitmed.models.freezing import freeze_all_but_head, freeze_first_blocks
 from vitmed.models.self_attention import PREFIX as ATTENTION_PREFIX
 from vitmed.models.self_attention import insert_global_attention, replace_with_local_attention
 from vitmed.study import HUB
@@ -150,6 +150,8 @@ def build_model(model_config: dict, num_classes: int, weights: str | None = None
                          model_config.get("self_attention"))
     if weights is None and model_config.get("random_init", "timm") == "kaiming":
         kaiming_init(model)
+    if model_config.get("frozen", False):
+        return freeze_all_but_head(model)
     return freeze_first_blocks(model, model_config.get("freeze_blocks", 0))
 
 

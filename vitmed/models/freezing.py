@@ -4,6 +4,23 @@ from __future__ import annotations
 from torch import nn
 
 
+def _keep_statistics(module: nn.Module, _inputs) -> None:
+    module.train(False)  # normalize with the pretrained running statistics, and leave them as they are
+
+
+def freeze_all_but_head(model: nn.Module) -> nn.Module:
+    """Palés Huix et al.'s frozen foundation with a linear head (their scenario 1): every
+    parameter but the classifier head's (timm's ``get_classifier``) stops, and batch-norm layers
+    stay in eval mode while the model trains, so the head learns on the pretrained encoder's own
+    features (dropout and stochastic depth, where a model has them, still act in training)."""
+    model.requires_grad_(False)
+    model.get_classifier().requires_grad_(True)
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.register_forward_pre_hook(_keep_statistics)
+    return model
+
+
 def freeze_first_blocks(model: nn.Module, n: int) -> nn.Module:
     """Stop gradients to a ViT's input end: its patch embedding, tokens, position embedding and
     first ``n`` transformer blocks (Palés Huix et al.'s progressive freezing). Frozen parameters

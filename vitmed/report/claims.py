@@ -29,7 +29,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vitmed.report.compare import PUBLISHED, PUBLISHED_REPETITIONS, load_published, welch_t, welch_t_from_stats
+from vitmed.report.compare import (
+    PUBLISHED,
+    PUBLISHED_REPETITIONS,
+    load_published,
+    welch_t,
+    welch_t_from_stats,
+    with_frozen_heads,
+)
 
 CLAIMS = Path(__file__).with_name("claims.csv")
 ALPHA = 0.05  # none of the papers states a level for these findings; Piater et al. test at 0.05
@@ -291,11 +298,13 @@ def published_verdicts(claims: pd.DataFrame) -> pd.DataFrame:
 def claims_table(runs: pd.DataFrame, *, families: dict[str, str], capacity: dict[str, list[str]],
                  patch_sizes: dict[int, str], ablation_init: str,
                  self_attention: dict[str, list[str]] | None = None,
-                 freezing: dict[str, dict[int, str]] | None = None,
+                 freezing: dict[str, dict[int, str]] | None = None, frozen_heads: dict[str, str] | None = None,
                  attention: pd.DataFrame | None = None) -> pd.DataFrame:
     """The study's verdicts beside the verdicts of each paper's published numbers; ``attention``:
-    Figure 5's attention distances, where the study measured them."""
+    Figure 5's attention distances, where the study measured them; ``frozen_heads``: the
+    frozen-encoder variants, counted as their base's ``frozen_linear``."""
     claims = load_claims()
+    runs = with_frozen_heads(runs, frozen_heads)
     if attention is not None:
         runs = pd.concat([runs, attention_runs(attention)], ignore_index=True)
     ours = check_claims(runs, claims, families=families, capacity=capacity, patch_sizes=patch_sizes,

@@ -127,9 +127,21 @@ def welch_markdown(tests: pd.DataFrame, study: str) -> str:
                                "pretrained encoder evaluated without training): nothing to test.*"]) + "\n"
 
 
-def published_comparison(runs: pd.DataFrame, patch_sizes: dict[int, str], paper: str = "vit") -> pd.DataFrame:
+def with_frozen_heads(runs: pd.DataFrame, frozen_heads: dict[str, str] | None) -> pd.DataFrame:
+    """The fine-tuning runs of each frozen-encoder variant (``frozen_heads``: variant -> base) once
+    more as its base's protocol ``frozen_linear``: the foundation paper's Table 1, Linear rows."""
+    frozen = runs[runs["model"].isin(list(frozen_heads or {})) & (runs["protocol"] == "finetune")]
+    if frozen.empty:
+        return runs
+    return pd.concat([runs, frozen.assign(model=frozen["model"].map(frozen_heads), protocol="frozen_linear")],
+                     ignore_index=True)
+
+
+def published_comparison(runs: pd.DataFrame, patch_sizes: dict[int, str], paper: str = "vit",
+                         frozen_heads: dict[str, str] | None = None) -> pd.DataFrame:
     """Our medians (runs.parquet) of every protocol the paper publishes beside its published cells."""
     published = load_published(paper)
+    runs = with_frozen_heads(runs, frozen_heads)
     protocols = [p for p in published["protocol"].unique() if p in set(runs["protocol"])]
     summary = pd.concat([summarize(runs, protocol).assign(protocol=protocol) for protocol in protocols]) \
         if protocols else pd.DataFrame(columns=[*KEYS, "median", "std", "n_seeds"])

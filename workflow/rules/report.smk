@@ -163,6 +163,7 @@ rule claims:
         ablation_init=STUDY.ablation_init,
         self_attention=STUDY.self_attention,
         freezing=STUDY.freezing_depths(),
+        frozen_heads=STUDY.frozen_heads(),
         study=config["study"],
         synthetic=all(cfg["source"] == "synthetic" for cfg in config["datasets"].values()),
     script:
@@ -182,6 +183,7 @@ rule published_comparison:
         "../../envs/vitmed.yaml"
     params:
         patch_sizes=STUDY.patch_sizes,
+        frozen_heads=STUDY.frozen_heads(),
         paper=config["paper"],
         study=config["study"],
     script:
@@ -244,8 +246,9 @@ rule freezing:
         "../../envs/vitmed.yaml"
     params:
         frozen={
-            base: {name: STUDY.model_configs[name]["freeze_blocks"] for name in [base, *variants]}
-            for base, variants in STUDY.freezing.items()
+            base: {base: 0, **{name: blocks for blocks, name in depths.items()}}
+            for base, depths in STUDY.freezing_depths().items()
+            if depths
         },
         init=STUDY.ablation_init,
         datasets=STUDY.metrics(STUDY.ablation_datasets),
