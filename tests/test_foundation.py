@@ -44,11 +44,11 @@ def test_a_model_sees_the_normalization_of_its_weights():
 
 @pytest.mark.slow
 def test_preset_models_build_and_embed_at_224():
-    """DINOv2 at 224 (resampled position embedding), OpenCLIP, SAM's encoder without its CLS
+    """DINOv2 at 224 (resampled position embedding), OpenCLIP, DINOv1, SAM's encoder without its CLS
     token: each gives one embedding per image and per-block features for CKA."""
     preset = load_preset("foundation")
     expected = {"ImNet-1k-Sup": (768, 12), "ResNet152": (2048, 5), "DINOv2": (768, 12), "OpenCLIP": (768, 12),
-                "SAM": (256, 12)}
+                "SAM": (256, 12), "DINOv1": (768, 12)}
     images = torch.randn(2, 3, 224, 224)
     for name, cfg in preset["models"].items():
         model = build_model(dict(cfg, kwargs=cfg.get("kwargs", {})), 4).eval()
@@ -65,9 +65,9 @@ def test_foundation_preset_plans_pretrained_inits_from_the_hub(tmp_path):
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout + result.stderr)
     preset = yaml.safe_load((ROOT / "presets" / "foundation.yaml").read_text())
-    # every model, the 6 partly frozen variants of their Figure 4 and the 5 frozen encoders with a linear
+    # every model, the 6 partly frozen variants of their Figure 4 and the 6 frozen encoders with a linear
     # head of their Table 1, on each dataset
-    assert counts["finetune"] == len(preset["datasets"]) * (len(preset["models"]) + 6 + 5) * len(preset["seeds"]) == 192
+    assert counts["finetune"] == len(preset["datasets"]) * (len(preset["models"]) + 6 + 6) * len(preset["seeds"]) == 216
     assert counts["freezing"] == counts["published_comparison"] == counts["claims"] == 1
     assert counts["linear_probe"] == counts["knn"] == 4 and "pretrain_source" not in counts
     assert "pretrain_dino" not in counts  # the hub weights are downloaded by timm, not by a job
@@ -147,3 +147,28 @@ def test_a_frozen_encoder_trains_its_head_only_and_keeps_its_statistics(timm_nam
     model.eval()
     with torch.no_grad():
         torch.testing.assert_close(model.forward_head(model.forward_features(images), pre_logits=True), train_features)
+
+
+# the paper's parameter counts (millions, its Section 3.2), and what each encoder holds as its
+# publisher releases it: the supervised baselines with their 1000-class ImageNet heads, OpenCLIP
+# with its projection to the 512-d joint embedding, the self-supervised DINOs and SAM without a head
+PAPER_PARAMETERS = {"ImNet-1k-Sup": (86.6, 1000), "ResNet152": (60.4, 1000), "DINOv2": (86.5, 0),
+                    "OpenCLIP": (86.2, 512), "SAM": (88.8, 0), "DINOv1": (86.6, 0)}
+
+
+@pytest.mark.slow
+def test_encoder_parameter_counts_match_the_papers():
+    """Every foundation-study encoder, built from its preset entry with random weights: within
+    1 % of the paper's count, but two the paper counts differently: DINOv1 is given DeiT-B's 86.6M
+    (its released backbone has no head: 85.8M), and SAM's ViT-B encoder holds 89.7M with its neck at
+    1024 px (the paper: 88.8M)."""
+    preset = yaml.safe_load((ROOT / "presets" / "foundation.yaml").read_text())
+    assert set(preset["models"]) == set(PAPER_PARAMETERS)
+    counts = {}
+    for name, (paper, head) in PAPER_PARAMETERS.items():
+        timm_name = preset["models"][name]["timm_name"].split(".")[0]
+        model = timm.create_model(timm_name, pretrained=False, num_classes=head)  # as released: native size
+        counts[name] = sum(p.numel() for p in model.parameters()) / 1e6
+        if name not in ("SAM", "DINOv1"):
+            assert abs(counts[name] / paper - 1) < 0.01, (name, counts)
+    assert counts["DINOv1"] == pytest.approx(85.8, abs=0.05) and counts["SAM"] == pytest.approx(89.67, abs=0.05)
