@@ -65,10 +65,11 @@ def test_foundation_preset_plans_pretrained_inits_from_the_hub(tmp_path):
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout + result.stderr)
     preset = yaml.safe_load((ROOT / "presets" / "foundation.yaml").read_text())
-    # every model, the 6 partly frozen variants of their Figure 4 and the 6 frozen encoders with a linear
-    # head of their Table 1, on each dataset
-    assert counts["finetune"] == len(preset["datasets"]) * (len(preset["models"]) + 6 + 6) * len(preset["seeds"]) == 216
-    assert counts["freezing"] == counts["published_comparison"] == counts["claims"] == 1
+    # every model, the 6 partly frozen variants of their Figure 4, the 6 frozen encoders with a linear
+    # head of their Table 1 and DINOv2's three other sizes (Figure 6), on each dataset
+    assert counts["finetune"] == len(preset["datasets"]) * (len(preset["models"]) + 6 + 6 + 3) * len(
+        preset["seeds"]) == 252
+    assert counts["freezing"] == counts["published_comparison"] == counts["claims"] == counts["capacity"] == 1
     assert counts["linear_probe"] == counts["knn"] == 4 and "pretrain_source" not in counts
     assert "pretrain_dino" not in counts  # the hub weights are downloaded by timm, not by a job
 
