@@ -65,10 +65,10 @@ def test_foundation_preset_plans_pretrained_inits_from_the_hub(tmp_path):
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout + result.stderr)
     preset = yaml.safe_load((ROOT / "presets" / "foundation.yaml").read_text())
-    # every model, the 6 partly frozen variants of their Figure 4, the 6 frozen encoders with a linear
-    # head of their Table 1 and DINOv2's three other sizes (Figure 6), on each dataset
-    assert counts["finetune"] == len(preset["datasets"]) * (len(preset["models"]) + 6 + 6 + 3) * len(
-        preset["seeds"]) == 252
+    # every model, the 15 partly frozen variants of their Figure 4 (5 ViTs x 4, 8, 11 blocks), the 6
+    # frozen encoders with a linear head of their Table 1 and DINOv2's three other sizes (Figure 6)
+    assert counts["finetune"] == len(preset["datasets"]) * (len(preset["models"]) + 15 + 6 + 3) * len(
+        preset["seeds"]) == 360
     assert counts["freezing"] == counts["published_comparison"] == counts["claims"] == counts["capacity"] == 1
     assert counts["linear_probe"] == counts["knn"] == 4 and "pretrain_source" not in counts
     assert "pretrain_dino" not in counts  # the hub weights are downloaded by timm, not by a job
@@ -80,13 +80,15 @@ def test_freezing_stops_the_input_end_of_a_vit():
     from vitmed.train.finetune import make_optimizer
 
     torch.manual_seed(0)
-    model = build_model({"timm_name": "test_vit", "family": "vit", "freeze_blocks": 2}, 3)
+    # CLIP's ViTs normalize the tokens before the first block (timm's norm_pre): part of the input end
+    model = build_model({"timm_name": "test_vit", "family": "vit", "freeze_blocks": 2, "kwargs": {"pre_norm": True}}, 3)
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    assert "norm_pre.weight" in before
     opt = make_optimizer("adamw", model.parameters(), weight_decay=0.05)
     opt.param_groups[0]["lr"] = 1e-2
     torch.nn.functional.cross_entropy(model(torch.randn(4, 3, 160, 160)), torch.tensor([0, 1, 2, 0])).backward()
     opt.step()
-    frozen = ("patch_embed.", "cls_token", "pos_embed", "blocks.0.", "blocks.1.")
+    frozen = ("patch_embed.", "cls_token", "pos_embed", "norm_pre.", "blocks.0.", "blocks.1.")
     for name, p in model.named_parameters():
         if name.startswith(frozen):
             assert p.grad is None and torch.equal(p, before[name]), name

@@ -22,16 +22,18 @@ def freeze_all_but_head(model: nn.Module) -> nn.Module:
 
 
 def freeze_first_blocks(model: nn.Module, n: int) -> nn.Module:
-    """Stop gradients to a ViT's input end: its patch embedding, tokens, position embedding and
-    first ``n`` transformer blocks (Palés Huix et al.'s progressive freezing). Frozen parameters
-    get no gradient, so the optimizer leaves them, weight decay included, as they are."""
+    """Stop gradients to a ViT's input end: its patch embedding, tokens, position embedding, the
+    normalization before the blocks (CLIP's) and first ``n`` transformer blocks (Palés Huix et
+    al.'s progressive freezing). Frozen parameters get no gradient, so the optimizer leaves them,
+    weight decay included, as they are."""
     if n == 0:
         return model
     blocks = getattr(model, "blocks", None)
     if blocks is None or n > len(blocks):
         raise ValueError(f"freeze_blocks: {n} blocks asked, but {type(model).__name__} has "
                          f"{'no' if blocks is None else len(blocks)} transformer blocks (model.blocks)")
-    for module in [model.patch_embed, *blocks[:n]]:
+    # norm_pre: the token normalization before the first block of CLIP's ViTs (identity elsewhere)
+    for module in [model.patch_embed, getattr(model, "norm_pre", nn.Identity()), *blocks[:n]]:
         module.requires_grad_(False)
     for name in ("cls_token", "reg_token", "pos_embed"):
         if isinstance(getattr(model, name, None), nn.Parameter):
