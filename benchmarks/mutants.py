@@ -118,6 +118,12 @@ MUTANTS = [
            "exp().unsqueeze(-1) * known[top_idx]", "exp().unsqueeze(-1)", ("tests/test_knn.py",)),
     Mutant("knn-one-neighbour-too-few", "vitmed/evaluate/knn.py",
            "similarity.topk(k, dim=1)", "similarity.topk(k - 1, dim=1)", ("tests/test_knn.py",)),
+    Mutant("clip-norm-pre-left-training", "vitmed/models/freezing.py",
+           'getattr(model, "norm_pre", nn.Identity()), *blocks[:n]]', "*blocks[:n]]",
+           ("tests/test_foundation.py", "-k", "input_end")),
+    Mutant("frozen-encoder-batch-norm-updates", "vitmed/models/freezing.py",
+           "            module.register_forward_pre_hook(_keep_statistics)\n", "            pass\n",
+           ("tests/test_foundation.py", "-k", "frozen_encoder")),
 ]
 
 
