@@ -85,3 +85,22 @@ def test_freezing_table_and_figure_order_each_vit_by_frozen_blocks():
                                                                               pytest.approx([0.78, 0.82])]
     with pytest.raises(ValueError, match=r"freezing: no imagenet fine-tuning of \[\['DS', 'C'\], \['DS8', 'C'\]\]"):
         freezing_table(runs(), {"DS": {"DS": 0, "DS8": 4}}, "imagenet", ["A", "C"])
+
+
+def test_scenarios_put_each_frozen_foundation_before_the_unfrozen_ones():
+    """The foundation paper's Tables 1 (frozen) and 2 (unfrozen), Linear rows: DS8 stands for DS
+    with its encoder frozen; the medians are the seeds' medians of each model."""
+    from vitmed.report.ablations import scenarios_report
+
+    table, markdown, latex = scenarios_report(runs(), {"DS8": "DS", "DT": "R50"}, "imagenet",
+                                              {"A": "roc_auc", "B": "roc_auc"}, "s")
+    assert list(zip(table["scenario"], table["foundation"], table["model"]))[::2] == [
+        ("frozen", "DS", "DS8"), ("frozen", "R50", "DT"), ("unfrozen", "DS", "DS"), ("unfrozen", "R50", "R50")]
+    cell = table.set_index(["model", "dataset"])
+    assert cell.loc[("DS8", "A"), "median"] == pytest.approx(0.85) and cell.loc[("R50", "B"), "std"] == pytest.approx(
+        np.std([0.81, 0.82, 0.84], ddof=1))
+    assert "| Linear, frozen: DS | 0.850 ± 0.015 | 0.850 ± 0.015 |" in markdown
+    assert r"Linear, unfrozen: R50" in latex
+    with pytest.raises(ValueError, match=r"scenarios: no random fine-tuning of \[\['DS8', 'A'\]"):
+        scenarios_report(runs()[lambda r: ~((r["model"] == "DS8") & (r["init"] == "random") & (r["dataset"] == "A"))],
+                         {"DS8": "DS"}, "random", {"A": "roc_auc"}, "s")

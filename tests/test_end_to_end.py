@@ -122,6 +122,10 @@ def test_synthetic_study_end_to_end(tmp_path):
     assert change["ResNet-toy-GA"] > 0 and change["ResNet-toy-LA"] < 0 < change["ResNet-toy-ELA"]
     assert math.isnan(change["ViT-toy"]) and math.isnan(attention.loc["ViT-toy", "p_value"])  # Table 2's ViT row
     assert "ResNet-toy-GA (vs ResNet-toy)" in (study / "tables" / "self_attention.md").read_text()
+    scenarios = pd.read_csv(study / "tables" / "scenarios.csv")  # the foundation paper's Tables 1 and 2, Linear
+    assert list(scenarios["model"]) == ["ViT-toy-frozen", "ViT-toy"] and list(scenarios["scenario"]) == [
+        "frozen", "unfrozen"] and set(scenarios["foundation"]) == {"ViT-toy"} and (scenarios["n_seeds"] == 2).all()
+    assert "| Linear, frozen: ViT-toy |" in (study / "tables" / "scenarios.md").read_text()
     freezing = pd.read_csv(study / "tables" / "freezing.csv")
     assert list(freezing["model"]) == ["ViT-toy", "ViT-toy-f3"] and list(freezing["frozen_blocks"]) == [0, 3]
     assert freezing["median"].map(math.isfinite).all() and (freezing["n_seeds"] == 2).all()

@@ -67,7 +67,7 @@ def test_final_outputs_follow_the_config_and_match_the_dry_run(tmp_path):
     for file in ("tables/table1.tex", "tables/table2.md", "figures/figure2.png", "tables/table4.md",
                  "figures/figure3.png", "tables/freezing.csv",
                  "figures/freezing.pdf", "tables/ood.md", "figures/figure4.png", "figures/figure5.pdf",
-                 "tables/welch.csv", "tables/self_attention.tex"):
+                 "tables/welch.csv", "tables/self_attention.tex", "tables/scenarios.md"):
         assert f"results/synthetic/{file}" in outputs, file
     assert not any("published_comparison" in path for path in outputs)  # off in the synthetic study
     lean = copy.deepcopy(config)
@@ -76,16 +76,16 @@ def test_final_outputs_follow_the_config_and_match_the_dry_run(tmp_path):
     lean["linear_probe"] = {"enabled": False}
     lean["segmentation"] = {}
     fewer = study_of(lean).final_outputs()
-    assert not {p for p in fewer if any(n in p for n in ("table4", "figure3", "table5", "freezing", "figure4",
-                                                           "figure5", "self_attention", "linear_probe", "table2",
-                                                           "figure2"))}
+    absent = ("table4", "figure3", "table5", "freezing", "scenarios", "figure4", "figure5", "self_attention",
+              "linear_probe", "table2", "figure2")
+    assert not {p for p in fewer if any(n in p for n in absent)}
     assert {"results/synthetic/tables/table1.md", "results/synthetic/figures/cka.png"} <= set(fewer)
     # Snakemake plans exactly the rules that write those files
     result = run_snakemake(tmp_path, lean, "-n")
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout + result.stderr)
-    assert not {"capacity", "patch_size", "freezing", "self_attention", "figure4", "figure5", "linear_probe",
-                "segment", "figure2"} & set(counts)
+    assert not {"capacity", "patch_size", "freezing", "scenarios", "self_attention", "figure4", "figure5",
+                "linear_probe", "segment", "figure2"} & set(counts)
     assert counts["tables"] == counts["figure_cka"] == 1
 
 
@@ -179,9 +179,9 @@ def test_make_demo_runs_the_main_paper_and_the_overlay_adds_the_companion_studie
     names = {artefact.name for artefact in demo.artefacts}
     assert {"table1", "table2", "table3", "table4", "table5", "figure1", "figure2", "figure3", "figure4",
             "figure5", "cka", "welch", "claims"} <= names
-    assert not names & {"linear_probe", "ood", "freezing", "self_attention"}
+    assert not names & {"linear_probe", "ood", "freezing", "self_attention", "scenarios"}
     both = {artefact.name for artefact in study_of(load_preset(*SYNTHETIC)).artefacts}
-    assert both - names == {"linear_probe", "ood", "freezing", "self_attention"}
+    assert both - names == {"linear_probe", "ood", "freezing", "self_attention", "scenarios"}
     result = run_snakemake(tmp_path, load_preset("synthetic"), "-n")
     assert result.returncode == 0, result.stderr[-3000:]
     counts = job_counts(result.stdout + result.stderr)

@@ -386,6 +386,8 @@ class Study:
             items.append(_table("self_attention", "self_attention", "Self-attention"))
         if any(self.freezing_depths().values()):
             items += [_table("freezing", "freezing", "Freezing"), _figure("freezing", "freezing", "Freezing")]
+        if self.frozen_heads():
+            items.append(_table("scenarios", "scenarios", "Foundation scenarios"))
         return items
 
     def artefacts_of(self, rule: str) -> list[Artefact]:

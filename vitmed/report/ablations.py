@@ -194,6 +194,36 @@ def freezing_report(runs: pd.DataFrame, frozen: dict[str, dict[str, int]], init:
     return table, to_markdown(shown, metrics, title), to_latex(shown, metrics, title)
 
 
+def scenarios_table(runs: pd.DataFrame, frozen_heads: dict[str, str], init: str,
+                    datasets: list[str]) -> pd.DataFrame:
+    """Palés Huix et al.'s Tables 1 and 2, their "Linear" rows: each foundation with a fine-tuned
+    linear head, frozen (its ``frozen`` variant: ``frozen_heads`` maps it to the foundation) and
+    unfrozen (the foundation itself), every cell of ``datasets``; frozen first, as their Table 1."""
+    bases = list(dict.fromkeys(frozen_heads.values()))
+    variant = {base: name for name, base in frozen_heads.items()}
+    parts = []
+    for scenario, models in (("frozen", [variant[b] for b in bases]), ("unfrozen", bases)):
+        cells = _cells(runs, init, models, datasets)
+        parts.append(cells.assign(scenario=scenario, classifier="Linear",
+                                  foundation=cells["model"].map(lambda m: frozen_heads.get(m, m))))
+    table = pd.concat(parts, ignore_index=True)
+    if table["median"].isna().any():
+        raise ValueError(f"scenarios: no {init} fine-tuning of "
+                         f"{table[table['median'].isna()][['model', 'dataset']].values.tolist()} in runs.parquet")
+    return table
+
+
+def scenarios_report(runs: pd.DataFrame, frozen_heads: dict[str, str], init: str, metrics: dict[str, str],
+                     study: str) -> tuple[pd.DataFrame, str, str]:
+    """The foundation paper's Tables 1 and 2 (linear head), rendered: one row per foundation and scenario."""
+    table = scenarios_table(runs, frozen_heads, init, list(metrics))
+    title = (f"Foundation scenarios: frozen (their Table 1) and unfrozen (their Table 2) foundation with a "
+             f"fine-tuned linear head, from {init}, median ± std over seeds ({study})")
+    shown = table.assign(model=[f"Linear, {scenario}: {foundation}"
+                                for scenario, foundation in zip(table["scenario"], table["foundation"])])
+    return table, to_markdown(shown, metrics, title), to_latex(shown, metrics, title)
+
+
 def self_attention_report(runs: pd.DataFrame, variants: dict[str, list[str]], init: str, metrics: dict[str, str],
                           ood_tests: dict[str, str], study: str, vits: list[str] = ()) -> tuple[pd.DataFrame, str, str]:
     """CNNs with and without self-attention, Welch's t-tests; in parentheses the same on each

@@ -278,3 +278,24 @@ rule self_attention:
         study=config["study"],
     script:
         "../../scripts/self_attention.py"
+
+
+rule scenarios:
+    """Frozen and unfrozen foundations with a fine-tuned linear head ("Are Natural Domain
+    Foundation Models Useful ...?", Tables 1 and 2, Linear rows)."""
+    input:
+        f"{RESULTS}/runs.parquet",
+    output:
+        **artefact_outputs("scenarios"),
+    log:
+        f"{LOGS}/scenarios.log",
+    localrule: True
+    conda:
+        "../../envs/vitmed.yaml"
+    params:
+        frozen_heads=STUDY.frozen_heads(),
+        init=STUDY.ablation_init,
+        datasets=STUDY.metrics(STUDY.ablation_datasets),
+        study=config["study"],
+    script:
+        "../../scripts/scenarios.py"
