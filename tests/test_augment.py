@@ -191,6 +191,11 @@ class HostToDevice(TorchDispatchMode):
 @pytest.mark.parametrize("transform", [
     BatchAugment(16, {"crop_scale": [0.35, 1.0], "hflip": 0.5, "vflip": 0.5,
                       "color_jitter": {"brightness": 0.3, "contrast": 0.3, "saturation": 0.2, "hue": 0.05, "p": 0.8}}),
+    BatchAugment(16, {"crop_scale": [0.35, 1.0], "hflip": 0.5, "vflip": 0.5, "color_jitter": dict(NO_JITTER),
+                      "affine": {"rotation": 90, "shear": 20, "scale": [0.8, 1.2]}}),  # Perez et al.'s
+    BatchAugment(16, {"crop_scale": [0.4, 1.0], "hflip": 0.5, "vflip": 0.0, "grayscale_p": 0.2, "blur_p": 0.5,
+                      "solarize_p": 0.5,  # DINO's views: the chosen rows travel in the same copy
+                      "color_jitter": {"brightness": 0.4, "contrast": 0.4, "saturation": 0.2, "hue": 0.1, "p": 0.8}}),
     BatchEval(16)])
 def test_device_batches_never_wait_for_the_host(transform):
     """On a GPU a value read back (``.item()``, ``.cpu()``) or a blocking copy makes the host wait

@@ -261,24 +261,28 @@ class BatchAugment(nn.Module):
     def _apply_in_pixels(self, images: torch.Tensor, params: AugmentParams, matrix: torch.Tensor,
                          offset: torch.Tensor) -> torch.Tensor:
         """DINO's views: blur and solarization act on the clamped 0-255 pixels, so the colour map
-        is applied and clamped in pixel units, then they (each on the images drawn for it only:
-        the draws are on the CPU, so choosing them costs the device no wait), then the normalization."""
+        is applied and clamped in pixel units, then they (each on the images drawn for it only,
+        chosen on the CPU and sent with the rest in the one copy), then the normalization."""
         n, _, height, width = images.shape
         size = self.output_size
         crop = _crop_map(params, height, width)
-        crop, matrix, offset, gray, mean, std = _send(
+        no_rows = torch.zeros(0, dtype=torch.long)
+        blurred = torch.nonzero(params.blur_sigma > 0).flatten() if params.blur_sigma is not None else no_rows
+        solarized = torch.nonzero(params.solarize).flatten() if params.solarize is not None else no_rows
+        sigma = params.blur_sigma[blurred] if params.blur_sigma is not None else torch.zeros(0)
+        # row indices travel as floats in the packed copy (exact below 2**24), back to int64 there
+        crop, matrix, offset, gray, mean, std, blur_rows, sigma, solar_rows = _send(
             [crop, matrix, offset.view(n, 1, 1), _GRAY.view(1, 3, 1), torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
-             torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)], images.device)
+             torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), blurred.float(), sigma, solarized.float()], images.device)
         x = self._sample_crop(images, self._grid(crop))
         luma = x.mean(2, keepdim=True).transpose(1, 2) @ gray
         x = torch.baddbmm(offset * luma, matrix, x).clamp_(0, 255).view(n, 3, size, size)
-        if params.blur_sigma is not None and (blurred := torch.nonzero(params.blur_sigma > 0).flatten()).numel():
-            chosen = blurred.to(images.device)
-            x[chosen] = gaussian_blur(x[chosen], params.blur_sigma[blurred].to(images.device),
-                                      blur_kernel_size(self.blur_sigma[1]))
-        if params.solarize is not None and (solarized := torch.nonzero(params.solarize).flatten()).numel():
-            chosen = solarized.to(images.device)  # PIL's solarize: pixels at or above 128 are inverted
-            x[chosen] = torch.where(x[chosen] >= 128, 255 - x[chosen], x[chosen])
+        if len(blurred):
+            rows = blur_rows.long()
+            x[rows] = gaussian_blur(x[rows], sigma, blur_kernel_size(self.blur_sigma[1]))
+        if len(solarized):  # PIL's solarize: pixels at or above 128 are inverted
+            rows = solar_rows.long()
+            x[rows] = torch.where(x[rows] >= 128, 255 - x[rows], x[rows])
         return x.sub_(mean * 255).div_(std * 255)
 
 
