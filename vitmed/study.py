@@ -143,7 +143,8 @@ class Study:
 
     @property
     def freezing(self) -> dict[str, list[str]]:
-        """ViT -> its variants with frozen first blocks (Palés Huix et al.)."""
+        """A model -> its freezing variants (Palés Huix et al.): a ViT's with its first blocks frozen
+        (``freeze_blocks``), and any model's with its whole encoder frozen (``frozen``)."""
         return self.ablations["freezing"]
 
     @property
@@ -462,7 +463,7 @@ class Study:
         for base, variants in self.freezing.items():
             for name in variants:
                 frozen, blocks = models[name].get("frozen", False), models[name].get("freeze_blocks", 0)
-                if (blocks < 1) == (not frozen) or models[name]["timm_name"] != models[base]["timm_name"]:
+                if (blocks >= 1) == frozen or models[name]["timm_name"] != models[base]["timm_name"]:  # one of them
                     raise ValueError(f"ablations.freezing.{base}: {name!r} must be {base}'s timm model "
                                      f"({models[base]['timm_name']}) with freeze_blocks >= 1 or frozen: true")
         if self.ablation_models and self.ablation_init not in PRETRAINED_INITS:

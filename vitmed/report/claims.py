@@ -100,7 +100,7 @@ class Cells:
     def __init__(self, runs: pd.DataFrame, families: dict[str, str], capacity: dict[str, list[str]],
                  patch_sizes: dict[int, str], self_attention: dict[str, list[str]] | None = None,
                  freezing: dict[str, dict[int, str]] | None = None):
-        self.runs, self.families, self.capacity, self.patch_sizes = runs, families, capacity, patch_sizes
+        self.families, self.capacity, self.patch_sizes = families, capacity, patch_sizes
         self.self_attention, self.freezing = self_attention or {}, freezing or {}
         self.by_cell = {key: cell for key, cell in runs.groupby(["protocol", "dataset", "init", "model"])}
 
