@@ -283,7 +283,7 @@ class BatchAugment(nn.Module):
         if len(solarized):  # PIL's solarize: pixels at or above 128 are inverted
             rows = solar_rows.long()
             x[rows] = torch.where(x[rows] >= 128, 255 - x[rows], x[rows])
-        return x.sub_(mean * 255).div_(std * 255)
+        return (x / 255 - mean) / std
 
 
 def elastic_displacement(noise: torch.Tensor, alpha: float, sigma: float) -> torch.Tensor:
