@@ -13,6 +13,7 @@ from vitmed.report.tables import write_table
 log = setup_job(snakemake.log[0], threads=0)
 params = snakemake.params
 table, markdown, latex = self_attention_report(pd.read_parquet(snakemake.input[0]), params.variants, params.init,
-                                               params.datasets, params.ood, params.study, params.vits)
+                                               params.datasets, params.ood, params.study, params.vits,
+                                               over=params.over)
 write_table(named_files(snakemake.output, "self_attention"), table, markdown, latex)
 log.info("self-attention: %d cells, %d significant", len(table), int(table["significant"].sum()))

@@ -107,6 +107,25 @@ class Study:
         return list(self.config["seeds"])
 
     @property
+    def repetitions(self) -> str:
+        """What a repetition varies: ``seeds`` (initialization and data order on one split) or
+        ``splits`` (each seed also draws its own train/val/test split, Piater et al.'s)."""
+        return self.config["repetitions"]
+
+    @property
+    def repetition_unit(self) -> str:
+        """What the tables' ± and Welch's tests run over."""
+        return "data splits" if self.repetitions == "splits" else "seeds"
+
+    def data_dir(self, dataset: str, seed: int | None = None) -> str:
+        """The store a job reads: a target dataset's repetition ``seed`` reads its own split
+        (rule resplit) of the one prepared store when repetitions are data splits."""
+        base = f"{self.results}/data/{dataset}"
+        if self.repetitions == "splits" and seed is not None and dataset in self.config["datasets"]:
+            return f"{base}/split{seed}"
+        return base
+
+    @property
     def ablations(self) -> dict:
         return self.config["ablations"]
 
@@ -353,13 +372,15 @@ class Study:
 
     def table_title(self, name: str) -> str:
         """The heading of a result table of rule ``tables``."""
-        titles = {"table1": "Table 1: fine-tuning, median ± std over seeds",
+        over = f"median ± std over {self.repetition_unit}"
+        titles = {"table1": f"Table 1: fine-tuning, {over}",
+                  # segmentation stores keep their split: their repetitions are seeds
                   "table2": "Table 2: segmentation with DeepLabV3, CNN vs ViT encoders, IoU, median ± std over seeds",
-                  "table3": "Table 3: k-NN evaluation of the initialized encoders, median ± std over seeds",
-                  "linear_probe": "Linear probe of the initialized (frozen) encoders, median ± std over seeds",
+                  "table3": f"Table 3: k-NN evaluation of the initialized encoders, {over}",
+                  "linear_probe": f"Linear probe of the initialized (frozen) encoders, {over}",
                   "ood": "Out-of-distribution tests of the fine-tuned models ("
                          + ", ".join(f"{trained} → {test}" for trained, test in self.ood_tests.items())
-                         + "), median ± std over seeds"}
+                         + f"), {over}"}
         return f"{titles[name]} ({self.name})"
 
     @cached_property
@@ -466,6 +487,9 @@ class Study:
                 if (blocks >= 1) == frozen or models[name]["timm_name"] != models[base]["timm_name"]:  # one of them
                     raise ValueError(f"ablations.freezing.{base}: {name!r} must be {base}'s timm model "
                                      f"({models[base]['timm_name']}) with freeze_blocks >= 1 or frozen: true")
+        if self.repetitions == "splits" and "dino" in self.inits:
+            raise ValueError("repetitions: 'splits' with inits: dino: DINO pretrains on a dataset's training "
+                             "images, so each data split would need its own DINO run; use repetitions: seeds")
         if self.ablation_models and self.ablation_init not in PRETRAINED_INITS:
             raise ValueError(f"ablations.init: {self.ablation_init!r} must be random, imagenet or pretrained "
                              "(DINO pretraining runs for the study's own models only)")

@@ -60,7 +60,7 @@ def _image_and_mask(raw: RawTable, frame: pd.DataFrame, row: int, size: int) -> 
     return load_image(path, raw.channels, size), resized
 
 
-def _draw_splits(frame: pd.DataFrame, labels: np.ndarray, ratios: dict[str, float], seed: int,
+def draw_splits(frame: pd.DataFrame, labels: np.ndarray, ratios: dict[str, float], seed: int,
                  fixed_splits: pd.Series | None) -> np.ndarray:
     """Each row's split: drawn (stratified by label, grouped), the publisher's where it fixes
     one, or, for rows it marks ``trainval`` (a training set the paper splits 90/10), drawn
@@ -111,7 +111,7 @@ def build_store(raw: RawTable, data_dir: str | Path, *, image_size: int, ratios:
                              f"got {dict(zip(raw.label_columns, labels[row].tolist()))}")
     # the split is drawn from the manifest, before any pixel is read: an image skipped as
     # unreadable leaves every other image in the split it would have had
-    all_splits = _draw_splits(frame, labels, ratios, seed, fixed_splits)
+    all_splits = draw_splits(frame, labels, ratios, seed, fixed_splits)
     skipped = []
     for stale in [*data_dir.glob(".images.npy.tmp*"), *data_dir.glob(".masks.npy.tmp*")]:
         log.warning("removing %s, left by an earlier attempt", stale)  # a killed attempt's: it only holds space
@@ -170,6 +170,8 @@ def build_store(raw: RawTable, data_dir: str | Path, *, image_size: int, ratios:
         "split_sizes": {s: int((index["split"] == s).sum()) for s in ("train", "val", "test")},
         "split_hash": split_hash(index),
         "split_seed": seed,
+        # a publisher's test set (a fixed split) stays when a repetition redraws the split (vitmed.data.resplit)
+        "publisher_test": fixed_splits is not None,
         "n_skipped": len(skipped),
         "skipped": skipped,
     }
@@ -195,6 +197,12 @@ def load_meta(data_dir: str | Path) -> dict:
     return json.loads((Path(data_dir) / "meta.json").read_text())
 
 
+def pixels_dir(data_dir: str | Path, meta: dict) -> Path:
+    """The folder holding a store's images.npy (and masks.npy): its own, or for a split of a
+    repetition (vitmed.data.resplit) the store it re-splits, named in its meta as ``store``."""
+    return Path(data_dir) / meta.get("store", ".")
+
+
 def load_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """Memory-mapped images and labels of one split (labels (N,) int or (N, L) float; for
     segmentation the whole memory-mapped masks array, indexed by ``store_row`` like the images)."""
@@ -202,9 +210,10 @@ def load_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray
     meta = load_meta(data_dir)
     index = pd.read_parquet(data_dir / "index.parquet")
     rows = index[index["split"] == split]
-    images = np.load(data_dir / "images.npy", mmap_mode="r")
+    pixels = pixels_dir(data_dir, meta)
+    images = np.load(pixels / "images.npy", mmap_mode="r")
     if meta["task"] == "segmentation":
-        return images, np.load(data_dir / "masks.npy", mmap_mode="r"), rows
+        return images, np.load(pixels / "masks.npy", mmap_mode="r"), rows
     labels = rows[meta["label_columns"]].to_numpy()
     labels = labels.astype(np.float32) if meta["task"] == "multilabel" else labels[:, 0].astype(np.int64)
     return images, labels, rows

@@ -225,12 +225,14 @@ def scenarios_report(runs: pd.DataFrame, frozen_heads: dict[str, str], init: str
 
 
 def self_attention_report(runs: pd.DataFrame, variants: dict[str, list[str]], init: str, metrics: dict[str, str],
-                          ood_tests: dict[str, str], study: str, vits: list[str] = ()) -> tuple[pd.DataFrame, str, str]:
+                          ood_tests: dict[str, str], study: str, vits: list[str] = (),
+                          over: str = "seeds") -> tuple[pd.DataFrame, str, str]:
     """CNNs with and without self-attention, Welch's t-tests; in parentheses the same on each
-    dataset's out-of-distribution test set; then the study's ViTs (Piater et al., Table 2)."""
+    dataset's out-of-distribution test set; then the study's ViTs (Piater et al., Table 2).
+    ``over``: what the repetitions vary (config ``repetitions``)."""
     datasets = list(metrics)
     table = self_attention_table(runs, variants, init, datasets, others=vits)
-    title = f"Self-attention in CNNs: fine-tuning from {init}, mean ± std over seeds ({study})"
+    title = f"Self-attention in CNNs: fine-tuning from {init}, mean ± std over {over} ({study})"
     tested = [dataset for dataset in datasets if dataset in ood_tests]
     if tested:
         ood = self_attention_table(runs, variants, init, tested, protocol="ood", others=vits)

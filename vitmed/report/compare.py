@@ -112,9 +112,11 @@ def comparison_markdown(table: pd.DataFrame, study: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def welch_markdown(tests: pd.DataFrame, study: str) -> str:
+def welch_markdown(tests: pd.DataFrame, study: str, over: str = "seeds") -> str:
+    """``over``: what the repetitions vary (config ``repetitions``; segmentation's are seeds)."""
+    where = "" if over == "seeds" else "; segmentation over seeds"
     lines = [
-        f"**CNN vs ViT, Welch's t-test over seeds ({study})**",
+        f"**CNN vs ViT, Welch's t-test over {over}{where} ({study})**",
         "",
         "| dataset | init | protocol | CNN | ViT | CNN mean | ViT mean | t | p |",
         "|---|---|---|---|---|---|---|---|---|",

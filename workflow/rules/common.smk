@@ -102,7 +102,7 @@ def analysis_inputs(wildcards):
     """The data, and every compared run's initial weights file and fine-tuned checkpoint."""
     runs = analysis_runs(wildcards)
     return {
-        "meta": f"{RESULTS}/data/{wildcards.dataset}/meta.json",
+        "meta": f"{STUDY.data_dir(wildcards.dataset, STUDY.seeds[0])}/meta.json",
         "weights": [w for run in runs for w in STUDY.init_weights(wildcards.dataset, run["model"], run["init"])],
         "tuned": [run["tuned"] for run in runs],
     }

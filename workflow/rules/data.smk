@@ -57,3 +57,22 @@ rule prepare:
         split_seed=config["split_seed"],
     script:
         "../../scripts/prepare.py"
+
+
+rule resplit:
+    """repetitions: splits — the split of repetition {seed}: a new index over the store's pixels."""
+    input:
+        meta=f"{RESULTS}/data/{{dataset}}/meta.json",
+        index=f"{RESULTS}/data/{{dataset}}/index.parquet",
+    output:
+        index=f"{RESULTS}/data/{{dataset}}/split{{seed}}/index.parquet",
+        meta=f"{RESULTS}/data/{{dataset}}/split{{seed}}/meta.json",
+        splits=f"{RESULTS}/data/{{dataset}}/split{{seed}}/splits.csv",
+    log:
+        f"{LOGS}/resplit/{{dataset}}/split{{seed}}.log",
+    conda:
+        "../../envs/vitmed.yaml"
+    params:
+        ratios=lambda wc: STUDY.dataset_config(wc.dataset)["split"],
+    script:
+        "../../scripts/resplit.py"

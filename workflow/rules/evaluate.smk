@@ -3,7 +3,7 @@
 # start-up.
 
 FROZEN_INPUT = {
-    "meta": f"{RESULTS}/data/{{dataset}}/meta.json",
+    "meta": lambda wc: sorted({f"{STUDY.data_dir(wc.dataset, seed)}/meta.json" for seed in STUDY.seeds}),
     "weights": lambda wc: [
         w for model in STUDY.models for init in STUDY.inits for w in STUDY.init_weights(wc.dataset, model, init)
     ],
@@ -13,7 +13,7 @@ FROZEN_PARAMS = {
     "weights": lambda wc: {
         model: {init: STUDY.weights_source(wc.dataset, model, init) for init in STUDY.inits} for model in STUDY.models
     },
-    "seeds": STUDY.seeds,
+    "data_dirs": lambda wc: {seed: STUDY.data_dir(wc.dataset, seed) for seed in STUDY.seeds},
     "input_size": config["input_size"],
     "eval_crop": config["eval_crop"],
 }

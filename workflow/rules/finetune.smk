@@ -3,7 +3,7 @@
 
 rule finetune:
     input:
-        meta=f"{RESULTS}/data/{{dataset}}/meta.json",
+        meta=lambda wc: f"{STUDY.data_dir(wc.dataset, int(wc.seed))}/meta.json",
         weights=lambda wc: STUDY.init_weights(wc.dataset, wc.model, wc.init),
     output:
         metrics=f"{RESULTS}/finetune/{{dataset}}/{{model}}/{{init}}/seed{{seed}}/metrics.json",

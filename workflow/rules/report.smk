@@ -139,6 +139,7 @@ rule welch:
         # the study's models and the segmentation encoders (the ablations have their own tables)
         families={name: STUDY.family(name) for name in dict.fromkeys(STUDY.models + STUDY.segmentation_models)},
         study=config["study"],
+        over=STUDY.repetition_unit,
     script:
         "../../scripts/welch.py"
 
@@ -276,6 +277,7 @@ rule self_attention:
         ood=STUDY.ood_tests,
         datasets=STUDY.metrics(STUDY.ablation_datasets),
         study=config["study"],
+        over=STUDY.repetition_unit,
     script:
         "../../scripts/self_attention.py"
 
