@@ -211,3 +211,38 @@ def test_synthetic_study_end_to_end(tmp_path):
         "cka_models.png",
     ):
         assert any(name.endswith(artefact) for name in names), artefact
+
+
+@pytest.mark.slow
+def test_synthetic_self_attention_study_repeats_over_data_splits_after_its_search(tmp_path):
+    """Piater et al.'s study in miniature (presets/synthetic_self_attention.yaml): each repetition
+    on its own split of one store, the lr x weight-decay search on two more splits, the choice used."""
+    config = load_preset("synthetic_self_attention")
+    result = run_snakemake(tmp_path, config, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-4000:]
+    study = tmp_path / "results" / "synthetic_self_attention"
+    data = study / "data" / "SynPatch"
+    metas = {seed: json.loads((data / f"split{seed}" / "meta.json").read_text()) for seed in (0, 1, 10, 11)}
+    assert len({meta["split_hash"] for meta in metas.values()}) == 4  # evaluation and search splits all differ
+    assert all(meta["repetition"] == "split" and meta["split_seed"] == seed for seed, meta in metas.items())
+    assert sorted(p.name for p in data.rglob("images.npy")) == ["images.npy"]  # the pixels once
+    runs = pd.read_parquet(study / "runs.parquet")
+    assert len(runs[runs["protocol"] == "finetune"]) == 5 * 2 and len(runs[runs["protocol"] == "ood"]) == 5 * 2
+
+    search = pd.read_csv(study / "tables" / "search.csv")
+    assert len(search) == 2 * 4 and (search["n_seeds"] == 2).all()
+    assert search.groupby("model")["chosen"].sum().eq(1).all()
+    for model in ("ResNet-toy", "ResNet-toy-GA"):
+        rows = search[search["model"] == model]
+        chosen = rows[rows["chosen"]].iloc[0]
+        assert chosen["val_mean"] == rows["val_mean"].max()
+        for seed in (0, 1):  # the study's runs of a searched model use its choice
+            metrics = json.loads((study / "finetune" / "SynPatch" / model / "random" / f"seed{seed}" /
+                                  "metrics.json").read_text())
+            assert (metrics["lr"], metrics["weight_decay"]) == (chosen["lr"], chosen["weight_decay"])
+    unsearched = json.loads((study / "finetune" / "SynPatch" / "ResNet-toy-LA" / "random" / "seed0" /
+                             "metrics.json").read_text())
+    assert (unsearched["lr"], unsearched["weight_decay"]) == (config["finetune"]["lr"]["random"], 1e-5)
+    assert "best mean validation metric over data splits" in (study / "tables" / "search.md").read_text()
+    assert "mean ± std over data splits" in (study / "tables" / "self_attention.md").read_text()
+    assert "Table 1: fine-tuning, median ± std over data splits" in (study / "tables" / "table1.md").read_text()

@@ -33,7 +33,12 @@ def test_gpu_hours_are_images_over_throughput():
     # k-NN: 2 random seeds + 1 pretrained encoder, each embedding all 1000 images at 1000/s
     assert hours["knn"] == pytest.approx(3 * 1000 / 1000 / 3600)
     assert hours["linear_probe"] == pytest.approx(hours["knn"])  # the same feature extraction
-    assert "pretrain_dino" not in hours.index
+    assert "pretrain_dino" not in hours.index and "search_run" not in hours.index
+    # a search: 3 learning rates x 2 seeds for each init, each run costing a fine-tuning run
+    searched = dict(copy.deepcopy(config), search={"grid": {"lr": [1e-4, 1e-3, 1e-2]}, "seeds": [0, 1]})
+    validate(searched, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+    search = plan.gpu_hours(searched, speed).set_index("stage")["gpu_hours"]["search_run"]
+    assert search == pytest.approx(2 * 3 * 2 / 4 * hours["finetune"])
     config["linear_probe"] = {"enabled": False}
     assert "linear_probe" not in plan.gpu_hours(config, speed)["stage"].values
     config["linear_probe"] = {"enabled": True}  # the plan reads validated configs (vitmed.study)

@@ -305,6 +305,44 @@ class Study:
         return [(dataset, model, init, seed) for dataset in self.datasets
                 for model, init in self.finetuned_pairs(dataset) for seed in self.seeds]
 
+    # --- hyperparameter search (Palés Huix et al.'s lr; Piater et al.'s lr x weight decay) ------
+    @property
+    def search(self) -> dict:
+        return self.config["search"]
+
+    @property
+    def search_on(self) -> bool:
+        return bool(self.search["grid"])
+
+    @cached_property
+    def search_points(self) -> dict[str, dict]:
+        """Point name (``lr0.001_weight_decay0``, a path segment) -> its values, in grid order."""
+        grid = self.search["grid"]
+        points = [{}]
+        for key in (k for k in ("lr", "weight_decay") if k in grid):
+            points = [dict(point, **{key: value}) for point in points for value in grid[key]]
+        return {"_".join(f"{key}{value:g}" for key, value in point.items()): point for point in points} if grid else {}
+
+    def searched(self, model: str) -> bool:
+        return self.search_on and (not self.search["models"] or model in self.search["models"])
+
+    def search_choices(self) -> list[tuple[str, str, str]]:
+        """(dataset, model, init) of every search: each fine-tuned pair of a searched model."""
+        return [(dataset, model, init) for dataset in self.datasets
+                for model, init in self.finetuned_pairs(dataset) if self.searched(model)]
+
+    def search_runs(self) -> list[tuple[str, str, str, str, int]]:
+        """(dataset, model, init, point, seed) of every search run."""
+        return [(dataset, model, init, point, seed) for dataset, model, init in self.search_choices()
+                for point in self.search_points for seed in self.search["seeds"]]
+
+    def search_choice(self, dataset: str, model: str, init: str) -> list[str]:
+        """The choice file a fine-tuning run reads (as a job input): [] unless its model is
+        searched and ``search.apply``."""
+        if not (self.search["apply"] and self.searched(model)):
+            return []
+        return [f"{self.results}/search/{dataset}/{model}/{init}/choice.json"]
+
     def source_pretrained_models(self) -> list[str]:
         """Models whose synthetic ImageNet weights the study trains (``imagenet.source: synthetic``)."""
         if self.config["imagenet"]["source"] != "synthetic":
@@ -406,6 +444,8 @@ class Study:
             items.append(_table("table5", "patch_size", "Table 5"))
         if self.self_attention:
             items.append(_table("self_attention", "self_attention", "Self-attention"))
+        if self.search_on:
+            items.append(_table("search", "search", "Hyperparameter search", ("csv", "md")))
         if any(self.freezing_depths().values()):
             items += [_table("freezing", "freezing", "Freezing"), _figure("freezing", "freezing", "Freezing")]
         if self.frozen_heads():
@@ -481,6 +521,17 @@ class Study:
                 if name not in models:
                     raise ValueError(f"finetune.overrides.{dataset}: {name!r} is not one of {list(models)} "
                                      "(models and ablations.models)")
+        for name in self.search["models"]:
+            if name not in models:
+                raise ValueError(f"search.models: {name!r} is not one of {list(models)} (models and ablations.models)")
+        if self.search_on and self.search["apply"]:
+            for dataset, entries in self.config["finetune"]["overrides"].items():
+                for name, entry in entries.items():
+                    both = sorted(set(entry) & set(self.search["grid"]))
+                    if self.searched(name) and both:
+                        raise ValueError(f"finetune.overrides.{dataset}.{name}: {', '.join(both)} also searched "
+                                         "(search.grid) and search.apply is true: drop one, or set search.apply "
+                                         "false to compare the search with the fixed values")
         for base, variants in self.freezing.items():
             for name in variants:
                 frozen, blocks = models[name].get("frozen", False), models[name].get("freeze_blocks", 0)

@@ -6,7 +6,7 @@
 Job counts come from Snakemake's own dry run of the whole study (``--forceall``: done or not).
 GPU time is images processed / throughput: fine-tuning runs ``finetune.max_epochs`` epochs over
 the training split (an upper bound: saturation stops runs earlier) plus a validation pass per
-epoch, for every run of the study model (vitmed.study), and so does segmentation, at DeepLabV3's
+epoch, for every run of the study model (vitmed.study) and of its search, and so does segmentation, at DeepLabV3's
 measured throughput at the segmentation input size; DINO runs
 ``dino.epochs`` over the training split with 2 global and N local crops (a crop costs in
 proportion to its pixel count); k-NN embeds train and test once per initialized encoder.
@@ -29,7 +29,8 @@ from vitmed.plan.throughput import with_overrides
 from vitmed.study import SOURCE, SOURCE_SPLIT, Study
 
 ROOT = Path(__file__).resolve().parents[2]
-TRAINING_STAGES = ("pretrain_source", "pretrain_dino", "finetune", "segment", "knn", "linear_probe", "analyze")
+TRAINING_STAGES = ("pretrain_source", "pretrain_dino", "search_run", "finetune", "segment", "knn", "linear_probe",
+                   "analyze")
 
 
 def job_counts(dry_run_output: str) -> dict[str, int]:
@@ -90,6 +91,7 @@ def gpu_hours(config: dict, throughput: pd.DataFrame) -> pd.DataFrame:
     crop_cost = (2 * dino["global_crops"]["size"] ** 2
                  + dino["local_crops"]["number"] * dino["local_crops"]["size"] ** 2) / size ** 2
     runs = Counter((dataset, model) for dataset, model, _, _ in study.finetune_runs())  # shared runs count once
+    searches = Counter((dataset, model) for dataset, model, _, _, _ in study.search_runs())
     rows = []
     for dataset in study.datasets:
         cfg = config["datasets"][dataset]
@@ -99,8 +101,8 @@ def gpu_hours(config: dict, throughput: pd.DataFrame) -> pd.DataFrame:
         train, split = n * cfg["split"]["train"], n * (cfg["split"]["val"] + cfg["split"]["test"])
         for model in models:
             fit, infer = speed.loc[model, "train_images_per_s"], speed.loc[model, "infer_images_per_s"]
-            seconds = {"finetune": runs[(dataset, model)] * finetune["max_epochs"]
-                       * (train / fit + n * cfg["split"]["val"] / infer)}
+            run = finetune["max_epochs"] * (train / fit + n * cfg["split"]["val"] / infer)
+            seconds = {"finetune": runs[(dataset, model)] * run, "search_run": searches[(dataset, model)] * run}
             if model in study.models:
                 encoders = len(study.seeds) + len(study.inits) - 1  # a pretrained one once for all seeds
                 seconds["knn"] = encoders * (train + split) / infer

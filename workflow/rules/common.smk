@@ -21,6 +21,7 @@ wildcard_constraints:
     model="|".join(map(re.escape, STUDY.model_configs)),
     init="|".join(map(re.escape, dict.fromkeys(STUDY.inits + [STUDY.ablation_init]))),
     seed=r"\d+",
+    point="|".join(map(re.escape, STUDY.search_points)) or "(?!)",  # (?!): no search, no point
 
 
 def final_outputs():

@@ -5,6 +5,7 @@ rule finetune:
     input:
         meta=lambda wc: f"{STUDY.data_dir(wc.dataset, int(wc.seed))}/meta.json",
         weights=lambda wc: STUDY.init_weights(wc.dataset, wc.model, wc.init),
+        choice=lambda wc: STUDY.search_choice(wc.dataset, wc.model, wc.init),
     output:
         metrics=f"{RESULTS}/finetune/{{dataset}}/{{model}}/{{init}}/seed{{seed}}/metrics.json",
         log_csv=f"{RESULTS}/finetune/{{dataset}}/{{model}}/{{init}}/seed{{seed}}/log.csv",
