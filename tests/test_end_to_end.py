@@ -246,3 +246,10 @@ def test_synthetic_self_attention_study_repeats_over_data_splits_after_its_searc
     assert "best mean validation metric over data splits" in (study / "tables" / "search.md").read_text()
     assert "mean ± std over data splits" in (study / "tables" / "self_attention.md").read_text()
     assert "Table 1: fine-tuning, median ± std over data splits" in (study / "tables" / "table1.md").read_text()
+    # Piater et al.'s Table 4: every model's maps on one test image per class and the mean
+    maps = np.load(study / "analysis" / "attention_maps" / "SynPatch.npz")
+    assert list(maps["map_names"]) == ["ResNet-toy: Grad-CAM", "ResNet-toy-GA: Grad-CAM",
+                                       "ResNet-toy-GA: GA after layer1", "ResNet-toy-GA: GA after layer2",
+                                       "ResNet-toy-LA: Grad-CAM", "ResNet-toy-ELA: Grad-CAM", "ViT-toy: CLS attention"]
+    assert maps["maps"].shape == (7, 3, 32, 32) and sorted(maps["labels"]) == [0, 1]
+    assert (study / "figures" / "attention_maps_SynPatch.png").stat().st_size > 10_000

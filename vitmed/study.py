@@ -237,6 +237,15 @@ class Study:
         return list(self.config["analysis"]["attention_models"])
 
     @property
+    def attention_maps_on(self) -> bool:
+        return bool(self.config["analysis"]["attention_maps"]["enabled"] and self.self_attention)
+
+    @cached_property
+    def attention_map_models(self) -> list[str]:
+        """Piater et al.'s Table 4 rows: each base CNN and its self-attention variants, then the ViTs."""
+        return [*self.self_attention_models, *self.self_attention_vits]
+
+    @property
     def linear_on(self) -> bool:
         return self.config["linear_probe"]["enabled"]
 
@@ -450,6 +459,10 @@ class Study:
             items += [_table("freezing", "freezing", "Freezing"), _figure("freezing", "freezing", "Freezing")]
         if self.frozen_heads():
             items.append(_table("scenarios", "scenarios", "Foundation scenarios"))
+        if self.attention_maps_on:  # Piater et al.'s Table 4, a figure per dataset
+            items += [Artefact(f"attention_maps_{dataset}", "figure_attention_maps",
+                               (f"figures/attention_maps_{dataset}.png", f"figures/attention_maps_{dataset}.pdf"),
+                               "Self-attention", "attention_maps") for dataset in self.ablation_datasets]
         return items
 
     def artefacts_of(self, rule: str) -> list[Artefact]:

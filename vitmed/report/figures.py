@@ -170,6 +170,34 @@ def figure4(saliency: dict[str, dict], mass: float) -> plt.Figure:
     return fig
 
 
+def figure_attention_maps(arrays: dict, dataset: str) -> plt.Figure:
+    """Piater et al.'s Table 4 for one dataset: rows = the images, then each model's maps
+    (``map_names``); columns = one test image per class, then the mean over ``n_mean`` images."""
+    images, maps, names = arrays["images"], arrays["maps"], arrays["map_names"]
+    n_cols = len(images) + 1
+    fig, axes = plt.subplots(1 + len(names), n_cols, squeeze=False, figsize=(1.5 * n_cols, 1.5 * (1 + len(names))))
+    gray = images.shape[-1] == 1
+    for col in range(n_cols):
+        for row in range(1 + len(names)):
+            ax = axes[row, col]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                if col < len(images):
+                    ax.imshow(images[col][..., 0] if gray else images[col], cmap="gray" if gray else None)
+                else:
+                    ax.set_axis_off()
+                continue
+            ax.imshow(maps[row - 1, col], cmap="jet", vmin=0, vmax=255)
+        title = str(arrays["classes"][arrays["labels"][col]]) if col < len(images) else f"mean of {arrays['n_mean']}"
+        axes[0 if col < len(images) else 1, col].set_title(title, fontsize=8)
+    for row, name in enumerate(names, start=1):
+        axes[row, 0].set_ylabel(str(name).replace(": ", ":\n"), fontsize=6)
+    fig.suptitle(f"Attention maps, {dataset}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 # Figure 2's colours, as the paper's: ground truth yellow, DeepLabV3-ResNet50 blue, DeepLabV3-DeiT-S red
 FIGURE2_COLOURS = {"truth": "yellow", "cnn": "blue", "vit": "red"}
 

@@ -31,3 +31,46 @@ rule analyze:
         eval_crop=config["eval_crop"],
     script:
         "../../scripts/analyze.py"
+
+
+rule attention_maps:
+    """Piater et al.'s Table 4 on one ablation dataset: Grad-CAM, GA attention and the ViTs' CLS
+    attention of the first seed's fine-tuned models (analysis.attention_maps)."""
+    input:
+        meta=lambda wc: f"{STUDY.data_dir(wc.dataset, STUDY.seeds[0])}/meta.json",
+        tuned=lambda wc: [
+            finetuned_checkpoint(wc.dataset, model, STUDY.ablation_init) for model in STUDY.attention_map_models
+        ],
+    output:
+        f"{RESULTS}/analysis/attention_maps/{{dataset}}.npz",
+    log:
+        f"{LOGS}/attention_maps/{{dataset}}.log",
+    benchmark:
+        f"{BENCH}/attention_maps/{{dataset}}.tsv"
+    conda:
+        "../../envs/vitmed.yaml"
+    threads: 1
+    params:
+        models={model: STUDY.model_configs[model] for model in STUDY.attention_map_models},
+        settings=config["analysis"]["attention_maps"],
+        input_size=config["input_size"],
+        eval_crop=config["eval_crop"],
+    script:
+        "../../scripts/attention_maps.py"
+
+
+rule figure_attention_maps:
+    """A figure per dataset of Piater et al.'s Table 4."""
+    input:
+        expand(f"{RESULTS}/analysis/attention_maps/{{dataset}}.npz", dataset=STUDY.ablation_datasets),
+    output:
+        **artefact_outputs("figure_attention_maps"),
+    log:
+        f"{LOGS}/figure_attention_maps.log",
+    localrule: True
+    conda:
+        "../../envs/vitmed.yaml"
+    params:
+        datasets=STUDY.ablation_datasets,
+    script:
+        "../../scripts/figure_attention_maps.py"
