@@ -16,6 +16,6 @@ attention = pd.read_parquet(snakemake.input.attention) if "attention" in snakema
 table = claims_table(pd.read_parquet(snakemake.input.runs), families=params.families, capacity=params.capacity,
                      patch_sizes=params.patch_sizes, ablation_init=params.ablation_init,
                      self_attention=params.self_attention, freezing=params.freezing,
-                     frozen_heads=params.frozen_heads, attention=attention)
+                     scenarios=params.scenarios, attention=attention)
 write_table(named_files(snakemake.output, "claims"), table, claims_markdown(table, params.study, params.synthetic))
 log.info("%d claims: %s", len(table), table["verdict"].value_counts().to_dict())

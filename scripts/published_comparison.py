@@ -12,7 +12,7 @@ from vitmed.report.tables import write_table
 
 log = setup_job(snakemake.log[0], threads=0)
 table = published_comparison(pd.read_parquet(snakemake.input[0]), snakemake.params.patch_sizes,
-                             snakemake.params.paper, snakemake.params.frozen_heads)
+                             snakemake.params.paper, snakemake.params.scenarios)
 write_table(named_files(snakemake.output, "published_comparison"), table,
             comparison_markdown(table, snakemake.params.study))
 log.info("%d published cells, %d run, %d within the published std", len(table),

@@ -12,7 +12,7 @@ from vitmed.report.tables import write_table
 
 log = setup_job(snakemake.log[0], threads=0)
 params = snakemake.params
-table, markdown, latex = scenarios_report(pd.read_parquet(snakemake.input[0]), params.frozen_heads, params.init,
+table, markdown, latex = scenarios_report(pd.read_parquet(snakemake.input[0]), params.scenarios, params.init,
                                           params.datasets, params.study)
 write_table(named_files(snakemake.output, "scenarios"), table, markdown, latex)
 log.info("scenarios: %d cells", len(table))

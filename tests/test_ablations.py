@@ -92,7 +92,8 @@ def test_scenarios_put_each_frozen_foundation_before_the_unfrozen_ones():
     with its encoder frozen; the medians are the seeds' medians of each model."""
     from vitmed.report.ablations import scenarios_report
 
-    table, markdown, latex = scenarios_report(runs(), {"DS8": "DS", "DT": "R50"}, "imagenet",
+    table, markdown, latex = scenarios_report(runs(), {"DS8": ("DS", "frozen_linear"), "DT": ("R50", "frozen_linear")},
+                                              "imagenet",
                                               {"A": "roc_auc", "B": "roc_auc"}, "s")
     assert list(zip(table["scenario"], table["foundation"], table["model"]))[::2] == [
         ("frozen", "DS", "DS8"), ("frozen", "R50", "DT"), ("unfrozen", "DS", "DS"), ("unfrozen", "R50", "R50")]
@@ -103,4 +104,4 @@ def test_scenarios_put_each_frozen_foundation_before_the_unfrozen_ones():
     assert r"Linear, unfrozen: R50" in latex
     with pytest.raises(ValueError, match=r"scenarios: no random fine-tuning of \[\['DS8', 'A'\]"):
         scenarios_report(runs()[lambda r: ~((r["model"] == "DS8") & (r["init"] == "random") & (r["dataset"] == "A"))],
-                         {"DS8": "DS"}, "random", {"A": "roc_auc"}, "s")
+                         {"DS8": ("DS", "frozen_linear")}, "random", {"A": "roc_auc"}, "s")

@@ -199,7 +199,7 @@ def test_a_study_is_compared_with_its_own_papers_numbers():
     # a frozen encoder with a fine-tuned linear head (ablations.freezing, frozen: true) is their Table 1's Linear row
     frozen = runs[runs["protocol"] == "finetune"].assign(model="DINOv2-frozen", value=[0.90, 0.91, 0.92])
     table = published_comparison(pd.concat([runs, frozen]), {}, paper="foundation",
-                                 frozen_heads={"DINOv2-frozen": "DINOv2"})
+                                 scenarios={"DINOv2-frozen": ("DINOv2", "frozen_linear")})
     row = table[(table["protocol"] == "frozen_linear") & table["median"].notna()].iloc[0]
     assert (row["table"], row["model"], row["median"]) == ("table1", "DINOv2", pytest.approx(0.91))
     assert row["paper_median"] == 0.905 and table["median"].notna().sum() == 2

@@ -163,5 +163,6 @@ def test_profiles_name_only_rules_of_the_workflow(tmp_path, profile):
     settings = yaml.safe_load((ROOT / "profiles" / profile / "config.yaml").read_text())
     named = set(settings.get("set-threads", {})) | set(settings.get("set-resources", {}))
     assert named and named <= rules, sorted(named - rules)
-    gpu_rules = {"pretrain_source", "pretrain_dino", "finetune", "segment", "knn", "linear_probe", "ood", "analyze"}
+    gpu_rules = {"pretrain_source", "pretrain_dino", "finetune", "search_run", "segment", "knn", "linear_probe", "ood",
+                 "analyze", "attention_maps"}
     assert all(settings["set-resources"][rule]["gpu"] == 1 for rule in gpu_rules)

@@ -36,8 +36,9 @@ def test_synthetic_study_end_to_end(tmp_path):
 
     runs = pd.read_parquet(study / "runs.parquet")
     assert set(runs["protocol"]) == {"finetune", "knn", "linear", "ood", "segmentation"}
-    # ResNet-toy-L, ViT-toy-L, -p4, -f3, -frozen, ResNet-toy-GA/-LA/-ELA from imagenet on SynSkin x seeds
-    ablation_only = 8 * 2
+    # ResNet-toy-L, ViT-toy-L, -p4, -f3, -frozen, ResNet-toy-GA/-LA/-ELA, ViT-toy's 4 appended-classifier
+    # variants from imagenet on SynSkin x seeds
+    ablation_only = 12 * 2
     segmentation = 2 * 2 * 2  # segmentation datasets x encoders x seeds
     # datasets x models x inits x seeds x protocols, and every SynSkin fine-tuning again on SynSkin-B
     assert len(runs) == 2 * 2 * 3 * 2 * 3 + ablation_only + (2 * 3 * 2 + ablation_only) + segmentation
@@ -107,6 +108,16 @@ def test_synthetic_study_end_to_end(tmp_path):
     assert claims.loc["vit-12", "datasets"] == "SynChest, SynSkin"  # Figure 5: the fine-tuned ViTs
     assert claims.loc["fm-1", "verdict"] == "not run in this study" and claims.loc["fm-1", "as_published"] == "holds"
     assert claims.loc["fm-2", "datasets"] == "SynSkin"  # ViT-toy fine-tuned against ViT-toy-frozen's linear head
+    # the appended classifier: frozen vs fine-tuned foundation, linear head vs appended classifier
+    assert claims.loc["fm-7", "datasets"] == "SynSkin" and claims.loc["fm-6", "datasets"] == "SynSkin"
+    scenarios = pd.read_csv(study / "tables" / "scenarios.csv")
+    assert list(zip(scenarios["scenario"], scenarios["classifier"], scenarios["model"])) == [
+        ("frozen", "Linear", "ViT-toy-frozen"), ("frozen", "Appended", "ViT-toy-frozen-app"),
+        ("unfrozen", "Linear", "ViT-toy"), ("unfrozen", "Appended", "ViT-toy-app")]
+    assert scenarios["median"].map(math.isfinite).all() and (scenarios["foundation"] == "ViT-toy").all()
+    decapitation = pd.read_csv(study / "tables" / "decapitation.csv")
+    assert list(zip(decapitation["scenario"], decapitation["blocks"])) == [("unfrozen", 3), ("frozen", 3)]
+    assert (study / "figures" / "decapitation.png").exists()
 
     # the ablations: two sizes per family (Table 4, Figure 3), two patch sizes (Table 5)
     table4 = pd.read_csv(study / "tables" / "table4.csv")
@@ -122,10 +133,9 @@ def test_synthetic_study_end_to_end(tmp_path):
     assert change["ResNet-toy-GA"] > 0 and change["ResNet-toy-LA"] < 0 < change["ResNet-toy-ELA"]
     assert math.isnan(change["ViT-toy"]) and math.isnan(attention.loc["ViT-toy", "p_value"])  # Table 2's ViT row
     assert "ResNet-toy-GA (vs ResNet-toy)" in (study / "tables" / "self_attention.md").read_text()
-    scenarios = pd.read_csv(study / "tables" / "scenarios.csv")  # the foundation paper's Tables 1 and 2, Linear
-    assert list(scenarios["model"]) == ["ViT-toy-frozen", "ViT-toy"] and list(scenarios["scenario"]) == [
-        "frozen", "unfrozen"] and set(scenarios["foundation"]) == {"ViT-toy"} and (scenarios["n_seeds"] == 2).all()
+    assert (scenarios["n_seeds"] == 2).all()  # the foundation paper's Tables 1 and 2
     assert "| Linear, frozen: ViT-toy |" in (study / "tables" / "scenarios.md").read_text()
+    assert "| Appended, unfrozen: ViT-toy |" in (study / "tables" / "scenarios.md").read_text()
     freezing = pd.read_csv(study / "tables" / "freezing.csv")
     assert list(freezing["model"]) == ["ViT-toy", "ViT-toy-f3"] and list(freezing["frozen_blocks"]) == [0, 3]
     assert freezing["median"].map(math.isfinite).all() and (freezing["n_seeds"] == 2).all()

@@ -179,10 +179,35 @@ class Study:
                        if not self.model_configs[name].get("frozen", False)}
                 for base, variants in self.freezing.items()}
 
-    def frozen_heads(self) -> dict[str, str]:
-        """Each ``frozen`` variant (encoder frozen, head fine-tuned) -> its base model."""
-        return {name: base for base, variants in self.freezing.items() for name in variants
-                if self.model_configs[name].get("frozen", False)}
+    @property
+    def appended(self) -> dict[str, list[str]]:
+        """A foundation -> its variants with an appended classifier (``appended``), frozen or not,
+        whole or decapitated (Palés Huix et al.'s scenarios 2 and 4, Figure 5)."""
+        return self.ablations["appended"]
+
+    def scenario_variants(self) -> dict[str, tuple[str, str]]:
+        """Each variant of a foundation scenario -> (its foundation, the scenario's protocol):
+        a ``frozen`` variant (encoder frozen, linear head fine-tuned) ``frozen_linear``; a whole
+        foundation with an appended classifier ``frozen_appended`` or ``appended``."""
+        variants = {name: (base, "frozen_linear") for base, names in self.freezing.items() for name in names
+                    if self.model_configs[name].get("frozen", False)}
+        for base, names in self.appended.items():
+            for name in names:
+                cfg = self.model_configs[name]
+                if not cfg.get("decapitate"):
+                    variants[name] = (base, "frozen_appended" if cfg.get("frozen", False) else "appended")
+        return variants
+
+    def decapitations(self) -> dict[str, dict[str, dict[int, str]]]:
+        """Figure 5: a foundation -> {"frozen" / "unfrozen": {blocks kept: its appended variant}}."""
+        out = {}
+        for base, names in self.appended.items():
+            for name in names:
+                cfg = self.model_configs[name]
+                if cfg.get("decapitate"):
+                    scenario = "frozen" if cfg.get("frozen", False) else "unfrozen"
+                    out.setdefault(base, {}).setdefault(scenario, {})[cfg["decapitate"]] = name
+        return out
 
     @staticmethod
     def _with_variants(groups: dict[str, list[str]]) -> list[str]:
@@ -199,14 +224,15 @@ class Study:
     @cached_property
     def base_model(self) -> dict[str, str]:
         """A self-attention or freezing variant -> the model whose weights it starts from."""
-        return {variant: base for group in (self.self_attention, self.freezing)
+        return {variant: base for group in (self.self_attention, self.freezing, self.appended)
                 for base, variants in group.items() for variant in variants}
 
     @cached_property
     def ablation_models(self) -> list[str]:
         """The models the ablations fine-tune (from ``ablations.init``), each once."""
         return list(dict.fromkeys(self.capacity["cnn"] + self.capacity["vit"] + list(self.patch_sizes.values())
-                                  + self.self_attention_models + self.freezing_models))
+                                  + self.self_attention_models + self.freezing_models
+                                  + self._with_variants(self.appended)))
 
     @property
     def ablation_datasets(self) -> list[str]:
@@ -457,8 +483,11 @@ class Study:
             items.append(_table("search", "search", "Hyperparameter search", ("csv", "md")))
         if any(self.freezing_depths().values()):
             items += [_table("freezing", "freezing", "Freezing"), _figure("freezing", "freezing", "Freezing")]
-        if self.frozen_heads():
+        if self.scenario_variants():
             items.append(_table("scenarios", "scenarios", "Foundation scenarios"))
+        if self.decapitations():
+            items += [_table("decapitation", "decapitation", "Foundation scenarios"),
+                      _figure("decapitation", "decapitation", "Foundation scenarios")]
         if self.attention_maps_on:  # Piater et al.'s Table 4, a figure per dataset
             items += [Artefact(f"attention_maps_{dataset}", "figure_attention_maps",
                                (f"figures/attention_maps_{dataset}.png", f"figures/attention_maps_{dataset}.pdf"),
@@ -509,6 +538,7 @@ class Study:
                                     ("ablations.patch_size", self.patch_sizes.values(), models),
                                     ("ablations.self_attention", self.self_attention_models, models),
                                     ("ablations.freezing", self.freezing_models, models),
+                                    ("ablations.appended", self._with_variants(self.appended), models),
                                     ("ablations.datasets", self.ablation_datasets, datasets)):
             for name in names:
                 if name not in allowed:
@@ -545,6 +575,16 @@ class Study:
                         raise ValueError(f"finetune.overrides.{dataset}.{name}: {', '.join(both)} also searched "
                                          "(search.grid) and search.apply is true: drop one, or set search.apply "
                                          "false to compare the search with the fixed values")
+        for base, variants in self.appended.items():
+            for name in variants:
+                cfg = models[name]
+                if not cfg.get("appended") or cfg["timm_name"] != models[base]["timm_name"]:
+                    raise ValueError(f"ablations.appended.{base}: {name!r} must be {base}'s timm model "
+                                     f"({models[base]['timm_name']}) with appended: {{timm_name: ...}}")
+        for name, cfg in models.items():
+            if cfg.get("decapitate") and not cfg.get("appended"):
+                raise ValueError(f"models.{name}.decapitate: only a foundation with an appended classifier "
+                                 "(appended) is decapitated")
         for base, variants in self.freezing.items():
             for name in variants:
                 frozen, blocks = models[name].get("frozen", False), models[name].get("freeze_blocks", 0)

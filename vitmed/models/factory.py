@@ -16,7 +16,8 @@ from timm.layers import resample_abs_pos_embed
 from torch import nn
 
 from vitmed.data.constants import IMAGENET_MEAN, IMAGENET_STD
-from vitmed.models.freezing import freeze_all_but_head, freeze_first_blocks
+from vitmed.models.appended import append_classifier, appended_foundation, decapitate
+from vitmed.models.freezing import freeze, freeze_all_but_head, freeze_first_blocks
 from vitmed.models.self_attention import PREFIX as ATTENTION_PREFIX
 from vitmed.models.self_attention import insert_global_attention, replace_with_local_attention
 from vitmed.study import HUB
@@ -145,11 +146,27 @@ def kaiming_init(model: nn.Module) -> nn.Module:
 
 def build_model(model_config: dict, num_classes: int, weights: str | None = None) -> nn.Module:
     """``create_model`` from a study's ``models.<name>`` entry; from random init, timm's own
-    initialization unless the entry says ``random_init: kaiming``."""
-    model = create_model(model_config["timm_name"], num_classes, weights, model_config.get("kwargs"),
-                         model_config.get("self_attention"))
+    initialization unless the entry says ``random_init: kaiming``. An entry with ``appended``
+    is a foundation (``weights``; its first ``decapitate`` blocks only, if set) with a ViT
+    classifier appended (vitmed.models.appended), which starts from its own ``weights`` (timm's
+    hub by default) whenever the foundation starts from weights; ``frozen`` freezes the
+    foundation and trains the appended classifier."""
+    appended = model_config.get("appended")
+    model = create_model(model_config["timm_name"], 0 if appended else num_classes, weights,
+                         model_config.get("kwargs"), model_config.get("self_attention"))
     if weights is None and model_config.get("random_init", "timm") == "kaiming":
         kaiming_init(model)
+    if appended:
+        if model_config.get("decapitate"):
+            decapitate(model, model_config["decapitate"])
+        source = appended.get("weights", "hub")
+        classifier = create_model(appended["timm_name"], num_classes,
+                                  None if weights is None or source is None else HUB if source == "hub" else source,
+                                  {**appended.get("kwargs", {}), "dynamic_img_size": True})
+        model = append_classifier(model, classifier)
+        if model_config.get("frozen", False):
+            freeze(appended_foundation(model))
+        return model
     if model_config.get("frozen", False):
         return freeze_all_but_head(model)
     return freeze_first_blocks(model, model_config.get("freeze_blocks", 0))

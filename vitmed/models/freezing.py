@@ -8,16 +8,22 @@ def _keep_statistics(module: nn.Module, _inputs) -> None:
     module.train(False)  # normalize with the pretrained running statistics, and leave them as they are
 
 
+def freeze(module: nn.Module) -> nn.Module:
+    """Stop every parameter of ``module``; its batch-norm layers stay in eval mode while the model
+    trains, so it computes the pretrained encoder's own features (dropout and stochastic depth,
+    where it has them, still act in training)."""
+    module.requires_grad_(False)
+    for layer in module.modules():
+        if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+            layer.register_forward_pre_hook(_keep_statistics)
+    return module
+
+
 def freeze_all_but_head(model: nn.Module) -> nn.Module:
     """Palés Huix et al.'s frozen foundation with a linear head (their scenario 1): every
-    parameter but the classifier head's (timm's ``get_classifier``) stops, and batch-norm layers
-    stay in eval mode while the model trains, so the head learns on the pretrained encoder's own
-    features (dropout and stochastic depth, where a model has them, still act in training)."""
-    model.requires_grad_(False)
+    parameter but the classifier head's (timm's ``get_classifier``) stops, batch norm frozen too."""
+    freeze(model)
     model.get_classifier().requires_grad_(True)
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            module.register_forward_pre_hook(_keep_statistics)
     return model
 
 

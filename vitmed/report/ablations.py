@@ -194,18 +194,53 @@ def freezing_report(runs: pd.DataFrame, frozen: dict[str, dict[str, int]], init:
     return table, to_markdown(shown, metrics, title), to_latex(shown, metrics, title)
 
 
-def scenarios_table(runs: pd.DataFrame, frozen_heads: dict[str, str], init: str,
+def decapitation_table(runs: pd.DataFrame, decapitations: dict[str, dict[str, dict[int, str]]], init: str,
+                       datasets: list[str]) -> pd.DataFrame:
+    """Palés Huix et al.'s Figure 5: every (foundation, frozen / unfrozen, blocks kept, dataset)
+    cell of the decapitated foundations with an appended classifier (``decapitations``:
+    vitmed.study.Study.decapitations)."""
+    keys = [(base, scenario, blocks, name) for base, scenarios in decapitations.items()
+            for scenario in ("unfrozen", "frozen") for blocks, name in sorted(scenarios.get(scenario, {}).items())]
+    table = _cells(runs, init, [name for *_, name in keys], datasets)
+    if table["median"].isna().any():
+        raise ValueError(f"decapitation: no {init} fine-tuning of "
+                         f"{table[table['median'].isna()][['model', 'dataset']].values.tolist()} in runs.parquet")
+    where = {name: (base, scenario, blocks) for base, scenario, blocks, name in keys}
+    return table.assign(base=table["model"].map(lambda m: where[m][0]),
+                        scenario=table["model"].map(lambda m: where[m][1]),
+                        blocks=table["model"].map(lambda m: where[m][2]))
+
+
+def decapitation_report(runs: pd.DataFrame, decapitations: dict[str, dict[str, dict[int, str]]], init: str,
+                        metrics: dict[str, str], study: str) -> tuple[pd.DataFrame, str, str]:
+    """Figure 5's numbers: each decapitated foundation (its first N blocks) with the appended classifier."""
+    table = decapitation_table(runs, decapitations, init, list(metrics))
+    title = (f"Decapitated foundations: the first N blocks with an appended classifier, frozen or fine-tuned, "
+             f"from {init}, median ± std over seeds ({study})")
+    shown = table.assign(model=[f"{base}, first {n} blocks, {scenario}" for base, n, scenario
+                                in zip(table["base"], table["blocks"], table["scenario"])])
+    return table, to_markdown(shown, metrics, title), to_latex(shown, metrics, title)
+
+
+# Palés Huix et al.'s four scenarios in their tables' order: Table 1 (frozen), Table 2 (unfrozen)
+SCENARIOS = (("frozen", "Linear", "frozen_linear"), ("frozen", "Appended", "frozen_appended"),
+             ("unfrozen", "Linear", "finetune"), ("unfrozen", "Appended", "appended"))
+
+
+def scenarios_table(runs: pd.DataFrame, scenarios: dict[str, tuple[str, str]], init: str,
                     datasets: list[str]) -> pd.DataFrame:
-    """Palés Huix et al.'s Tables 1 and 2, their "Linear" rows: each foundation with a fine-tuned
-    linear head, frozen (its ``frozen`` variant: ``frozen_heads`` maps it to the foundation) and
-    unfrozen (the foundation itself), every cell of ``datasets``; frozen first, as their Table 1."""
-    bases = list(dict.fromkeys(frozen_heads.values()))
-    variant = {base: name for name, base in frozen_heads.items()}
+    """Palés Huix et al.'s Tables 1 and 2: each foundation frozen or unfrozen, with a fine-tuned
+    linear head or an appended classifier. ``scenarios``: variant -> (foundation, protocol) of
+    the variants (vitmed.study.Study.scenario_variants); the unfrozen foundation with a linear
+    head is the foundation itself. Every cell of ``datasets``, frozen first, as their Table 1."""
+    bases = list(dict.fromkeys(base for base, _ in scenarios.values()))
     parts = []
-    for scenario, models in (("frozen", [variant[b] for b in bases]), ("unfrozen", bases)):
-        cells = _cells(runs, init, models, datasets)
-        parts.append(cells.assign(scenario=scenario, classifier="Linear",
-                                  foundation=cells["model"].map(lambda m: frozen_heads.get(m, m))))
+    for scenario, classifier, protocol in SCENARIOS:
+        models = bases if protocol == "finetune" else [name for name, (_, p) in scenarios.items() if p == protocol]
+        if models:
+            cells = _cells(runs, init, models, datasets)
+            parts.append(cells.assign(scenario=scenario, classifier=classifier,
+                                      foundation=cells["model"].map(lambda m: scenarios.get(m, (m,))[0])))
     table = pd.concat(parts, ignore_index=True)
     if table["median"].isna().any():
         raise ValueError(f"scenarios: no {init} fine-tuning of "
@@ -213,14 +248,14 @@ def scenarios_table(runs: pd.DataFrame, frozen_heads: dict[str, str], init: str,
     return table
 
 
-def scenarios_report(runs: pd.DataFrame, frozen_heads: dict[str, str], init: str, metrics: dict[str, str],
+def scenarios_report(runs: pd.DataFrame, scenarios: dict[str, tuple[str, str]], init: str, metrics: dict[str, str],
                      study: str) -> tuple[pd.DataFrame, str, str]:
-    """The foundation paper's Tables 1 and 2 (linear head), rendered: one row per foundation and scenario."""
-    table = scenarios_table(runs, frozen_heads, init, list(metrics))
+    """The foundation paper's Tables 1 and 2, rendered: one row per classifier, scenario and foundation."""
+    table = scenarios_table(runs, scenarios, init, list(metrics))
     title = (f"Foundation scenarios: frozen (their Table 1) and unfrozen (their Table 2) foundation with a "
-             f"fine-tuned linear head, from {init}, median ± std over seeds ({study})")
-    shown = table.assign(model=[f"Linear, {scenario}: {foundation}"
-                                for scenario, foundation in zip(table["scenario"], table["foundation"])])
+             f"fine-tuned linear head or an appended classifier, from {init}, median ± std over seeds ({study})")
+    shown = table.assign(model=[f"{classifier}, {scenario}: {foundation}" for classifier, scenario, foundation
+                                in zip(table["classifier"], table["scenario"], table["foundation"])])
     return table, to_markdown(shown, metrics, title), to_latex(shown, metrics, title)
 
 

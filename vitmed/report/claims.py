@@ -35,7 +35,7 @@ from vitmed.report.compare import (
     load_published,
     welch_t,
     welch_t_from_stats,
-    with_frozen_heads,
+    with_scenarios,
 )
 
 CLAIMS = Path(__file__).with_name("claims.csv")
@@ -298,13 +298,14 @@ def published_verdicts(claims: pd.DataFrame) -> pd.DataFrame:
 def claims_table(runs: pd.DataFrame, *, families: dict[str, str], capacity: dict[str, list[str]],
                  patch_sizes: dict[int, str], ablation_init: str,
                  self_attention: dict[str, list[str]] | None = None,
-                 freezing: dict[str, dict[int, str]] | None = None, frozen_heads: dict[str, str] | None = None,
+                 freezing: dict[str, dict[int, str]] | None = None,
+                 scenarios: dict[str, tuple[str, str]] | None = None,
                  attention: pd.DataFrame | None = None) -> pd.DataFrame:
     """The study's verdicts beside the verdicts of each paper's published numbers; ``attention``:
-    Figure 5's attention distances, where the study measured them; ``frozen_heads``: the
-    frozen-encoder variants, counted as their base's ``frozen_linear``."""
+    Figure 5's attention distances, where the study measured them; ``scenarios``: the
+    foundation-scenario variants, counted as their base's protocol (``with_scenarios``)."""
     claims = load_claims()
-    runs = with_frozen_heads(runs, frozen_heads)
+    runs = with_scenarios(runs, scenarios)
     if attention is not None:
         runs = pd.concat([runs, attention_runs(attention)], ignore_index=True)
     ours = check_claims(runs, claims, families=families, capacity=capacity, patch_sizes=patch_sizes,

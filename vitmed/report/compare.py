@@ -129,21 +129,26 @@ def welch_markdown(tests: pd.DataFrame, study: str, over: str = "seeds") -> str:
                                "pretrained encoder evaluated without training): nothing to test.*"]) + "\n"
 
 
-def with_frozen_heads(runs: pd.DataFrame, frozen_heads: dict[str, str] | None) -> pd.DataFrame:
-    """The fine-tuning runs of each frozen-encoder variant (``frozen_heads``: variant -> base) once
-    more as its base's protocol ``frozen_linear``: the foundation paper's Table 1, Linear rows."""
-    frozen = runs[runs["model"].isin(list(frozen_heads or {})) & (runs["protocol"] == "finetune")]
-    if frozen.empty:
+def with_scenarios(runs: pd.DataFrame, scenarios: dict[str, tuple[str, str]] | None) -> pd.DataFrame:
+    """The fine-tuning runs of each foundation-scenario variant (``scenarios``: variant -> (base,
+    protocol), vitmed.study.Study.scenario_variants) once more as its base's protocol: a frozen
+    encoder with a linear head ``frozen_linear``, with an appended classifier ``frozen_appended``,
+    an unfrozen one with it ``appended`` (the foundation paper's Tables 1 and 2)."""
+    scenarios = scenarios or {}
+    variants = runs[runs["model"].isin(list(scenarios)) & (runs["protocol"] == "finetune")]
+    if variants.empty:
         return runs
-    return pd.concat([runs, frozen.assign(model=frozen["model"].map(frozen_heads), protocol="frozen_linear")],
+    return pd.concat([runs, variants.assign(model=variants["model"].map(lambda m: scenarios[m][0]),
+                                            protocol=variants["model"].map(lambda m: scenarios[m][1]))],
                      ignore_index=True)
 
 
 def published_comparison(runs: pd.DataFrame, patch_sizes: dict[int, str], paper: str = "vit",
-                         frozen_heads: dict[str, str] | None = None) -> pd.DataFrame:
-    """Our medians (runs.parquet) of every protocol the paper publishes beside its published cells."""
+                         scenarios: dict[str, tuple[str, str]] | None = None) -> pd.DataFrame:
+    """Our medians (runs.parquet) of every protocol the paper publishes beside its published cells
+    (``scenarios``: the foundation-scenario variants, ``with_scenarios``)."""
     published = load_published(paper)
-    runs = with_frozen_heads(runs, frozen_heads)
+    runs = with_scenarios(runs, scenarios)
     protocols = [p for p in published["protocol"].unique() if p in set(runs["protocol"])]
     summary = pd.concat([summarize(runs, protocol).assign(protocol=protocol) for protocol in protocols]) \
         if protocols else pd.DataFrame(columns=[*KEYS, "median", "std", "n_seeds"])

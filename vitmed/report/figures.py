@@ -92,6 +92,30 @@ def figure_freezing(table: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def figure_decapitation(table: pd.DataFrame) -> plt.Figure:
+    """Palés Huix et al.'s Figure 5: the median metric against the foundation blocks kept, one
+    line per foundation; rows = unfrozen (top, as theirs) and frozen foundation, columns =
+    datasets; ``table`` from ``vitmed.report.ablations.decapitation_table``."""
+    sns.set_theme(style="whitegrid", context="paper")
+    datasets = list(dict.fromkeys(table["dataset"]))
+    scenarios = [s for s in ("unfrozen", "frozen") if s in set(table["scenario"])]
+    fig, axes = plt.subplots(len(scenarios), len(datasets), squeeze=False,
+                             figsize=(2.8 * len(datasets), 2.4 * len(scenarios)))
+    for row, scenario in enumerate(scenarios):
+        for ax, dataset in zip(axes[row], datasets):
+            cells = table[(table["dataset"] == dataset) & (table["scenario"] == scenario)]
+            for base, line in cells.groupby("base", sort=False):
+                line = line.sort_values("blocks")
+                ax.errorbar(line["blocks"], line["median"], yerr=line["std"], marker="o", capsize=2, linewidth=1,
+                            label=base)
+            metric = table[table["dataset"] == dataset]["metric"].iloc[0]
+            ax.set(title=f"{dataset}, {scenario} foundation", xlabel="foundation blocks kept",
+                   ylabel=METRIC_LABELS.get(metric, metric))
+    axes[0, -1].legend()
+    fig.tight_layout()
+    return fig
+
+
 def figure5(distances: pd.DataFrame) -> plt.Figure:
     """Mean attention distance per layer, one point per head; rows = init, columns = dataset,
     colour = initialized or fine-tuned."""

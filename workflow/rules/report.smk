@@ -164,7 +164,7 @@ rule claims:
         ablation_init=STUDY.ablation_init,
         self_attention=STUDY.self_attention,
         freezing=STUDY.freezing_depths(),
-        frozen_heads=STUDY.frozen_heads(),
+        scenarios=STUDY.scenario_variants(),
         study=config["study"],
         synthetic=all(cfg["source"] == "synthetic" for cfg in config["datasets"].values()),
     script:
@@ -184,7 +184,7 @@ rule published_comparison:
         "../../envs/vitmed.yaml"
     params:
         patch_sizes=STUDY.patch_sizes,
-        frozen_heads=STUDY.frozen_heads(),
+        scenarios=STUDY.scenario_variants(),
         paper=config["paper"],
         study=config["study"],
     script:
@@ -295,9 +295,30 @@ rule scenarios:
     conda:
         "../../envs/vitmed.yaml"
     params:
-        frozen_heads=STUDY.frozen_heads(),
+        scenarios=STUDY.scenario_variants(),
         init=STUDY.ablation_init,
         datasets=STUDY.metrics(STUDY.ablation_datasets),
         study=config["study"],
     script:
         "../../scripts/scenarios.py"
+
+
+rule decapitation:
+    """Decapitated foundations with an appended classifier, frozen and fine-tuned ("Are Natural
+    Domain Foundation Models Useful ...?", Figure 5)."""
+    input:
+        f"{RESULTS}/runs.parquet",
+    output:
+        **artefact_outputs("decapitation"),
+    log:
+        f"{LOGS}/decapitation.log",
+    localrule: True
+    conda:
+        "../../envs/vitmed.yaml"
+    params:
+        decapitations=STUDY.decapitations(),
+        init=STUDY.ablation_init,
+        datasets=STUDY.metrics(STUDY.ablation_datasets),
+        study=config["study"],
+    script:
+        "../../scripts/decapitation.py"
