@@ -118,6 +118,11 @@ def test_synthetic_study_end_to_end(tmp_path):
     decapitation = pd.read_csv(study / "tables" / "decapitation.csv")
     assert list(zip(decapitation["scenario"], decapitation["blocks"])) == [("unfrozen", 3), ("frozen", 3)]
     assert (study / "figures" / "decapitation.png").exists()
+    times = pd.read_csv(study / "tables" / "times.csv").set_index("model")  # Figure 3, relative to ViT-toy
+    assert times.loc["ViT-toy", "iterations_relative"] == times.loc["ViT-toy", "inference_relative"] == 1.0
+    assert set(times.index) == {"ResNet-toy", "ViT-toy", "ViT-toy-frozen", "ViT-toy-app", "ViT-toy-frozen-app"}
+    assert (times["inference_relative"] > 0).all()
+    assert (runs[runs["protocol"] == "finetune"]["best_iteration"] > 0).all()
 
     # the ablations: two sizes per family (Table 4, Figure 3), two patch sizes (Table 5)
     table4 = pd.read_csv(study / "tables" / "table4.csv")

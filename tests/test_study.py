@@ -179,9 +179,10 @@ def test_make_demo_runs_the_main_paper_and_the_overlay_adds_the_companion_studie
     names = {artefact.name for artefact in demo.artefacts}
     assert {"table1", "table2", "table3", "table4", "table5", "figure1", "figure2", "figure3", "figure4",
             "figure5", "cka", "welch", "claims"} <= names
-    assert not names & {"linear_probe", "ood", "freezing", "self_attention", "scenarios"}
+    companions = {"linear_probe", "ood", "freezing", "self_attention", "scenarios", "decapitation", "times"}
+    assert not names & companions
     both = {artefact.name for artefact in study_of(load_preset(*SYNTHETIC)).artefacts}
-    assert both - names == {"linear_probe", "ood", "freezing", "self_attention", "scenarios"}
+    assert both - names == companions
     result = run_snakemake(tmp_path, load_preset("synthetic"), "-n")
     assert result.returncode == 0, result.stderr[-3000:]
     counts = job_counts(result.stdout + result.stderr)

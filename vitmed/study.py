@@ -263,6 +263,11 @@ class Study:
         return list(self.config["analysis"]["attention_models"])
 
     @property
+    def times_baseline(self) -> str | None:
+        """The model Figure 3's times are relative to (Palés Huix et al.: ImNet-1k-Sup), or None."""
+        return self.config["analysis"]["times_baseline"]
+
+    @property
     def attention_maps_on(self) -> bool:
         return bool(self.config["analysis"]["attention_maps"]["enabled"] and self.self_attention)
 
@@ -485,6 +490,9 @@ class Study:
             items += [_table("freezing", "freezing", "Freezing"), _figure("freezing", "freezing", "Freezing")]
         if self.scenario_variants():
             items.append(_table("scenarios", "scenarios", "Foundation scenarios"))
+        if self.times_baseline:
+            items += [_table("times", "times", "Foundation scenarios", ("csv", "md")),
+                      _figure("times", "times", "Foundation scenarios")]
         if self.decapitations():
             items += [_table("decapitation", "decapitation", "Foundation scenarios"),
                       _figure("decapitation", "decapitation", "Foundation scenarios")]
@@ -619,6 +627,12 @@ class Study:
             raise ValueError(f"image_size: {self.config['image_size']} is smaller than input_size "
                              f"{self.config['input_size']}: every crop would be upscaled (prepare stores image_size)")
         self._check_segmentation()
+        if self.times_baseline is not None and self.times_baseline not in self.models:
+            raise ValueError(f"analysis.times_baseline: {self.times_baseline!r} is not one of the study's models "
+                             f"{self.models}")
+        if self.times_baseline is not None and self.ablation_init not in self.inits:
+            raise ValueError(f"analysis.times_baseline: the times compare runs from ablations.init "
+                             f"({self.ablation_init!r}), which is not one of the study's inits {self.inits}")
         vits = [m for m in self.models if self.config["models"][m]["family"] == "vit"]
         for name in self.attention_models:
             if name not in vits:

@@ -92,6 +92,23 @@ def figure_freezing(table: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def figure_times(table: pd.DataFrame, baseline: str) -> plt.Figure:
+    """Palés Huix et al.'s Figure 3: training (steps to the best epoch) and inference time per
+    foundation, relative to ``baseline``, one bar per scenario; ``table`` from
+    ``vitmed.report.times.times_table``."""
+    sns.set_theme(style="whitegrid", context="paper")
+    shown = table.assign(setting=table["scenario"] + ", " + table["classifier"])
+    fig, axes = plt.subplots(1, 2, figsize=(9, 0.35 * len(table) + 1.5), sharey=True)
+    for ax, (column, title) in zip(axes, (("iterations_relative", "training: steps to the best epoch"),
+                                          ("inference_relative", "inference: seconds per image"))):
+        sns.barplot(shown, x=column, y="foundation", hue="setting", ax=ax, orient="h")
+        ax.axvline(1.0, color="black", linewidth=0.8)
+        ax.set(title=title, xlabel=f"relative to {baseline}", ylabel="")
+    axes[1].legend_.remove()
+    fig.tight_layout()
+    return fig
+
+
 def figure_decapitation(table: pd.DataFrame) -> plt.Figure:
     """Palés Huix et al.'s Figure 5: the median metric against the foundation blocks kept, one
     line per foundation; rows = unfrozen (top, as theirs) and frozen foundation, columns =

@@ -7,8 +7,9 @@ from pathlib import Path
 import pandas as pd
 
 COLUMNS = ["dataset", "model", "init", "seed", "protocol", "metric", "value", "weights", "n_parameters"]
-# segmentation's per-image mean IoU and Dice, recorded beside its dataset-level IoU (NaN elsewhere)
-OPTIONAL = ["mean_iou", "dice"]
+# segmentation's per-image mean IoU and Dice, recorded beside its dataset-level IoU; a fine-tuning's
+# optimizer steps to its best validation epoch and test inference seconds per image (NaN elsewhere)
+OPTIONAL = ["mean_iou", "dice", "best_iteration", "seconds_per_image"]
 
 
 def collect_runs(metric_files: list[str | Path]) -> pd.DataFrame:
@@ -25,5 +26,5 @@ def collect_runs(metric_files: list[str | Path]) -> pd.DataFrame:
     duplicated = runs.duplicated(["dataset", "model", "init", "seed", "protocol"])
     if duplicated.any():
         raise ValueError(f"duplicate runs: {runs[duplicated].head().to_dict('records')}")
-    return runs.astype({"seed": "int64", "value": "float64", "n_parameters": "int64", "mean_iou": "float64",
-                        "dice": "float64"})
+    return runs.astype({"seed": "int64", "value": "float64", "n_parameters": "int64",
+                        **dict.fromkeys(OPTIONAL, "float64")})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -98,7 +99,7 @@ def paper_procedure(model: nn.Module, data_dir: str | Path, run_dir: str | Path,
     schedule = SaturationSchedule(lr, hp["warmup_iters"], hp["lr_drop_factor"], hp["min_lr"], hp["patience"])
     loop = EpochLoop(run_dir, seed=seed, max_epochs=hp["max_epochs"],
                      stateful={"model": model, "optimizer": opt, "schedule": schedule},
-                     best_state=None, best_epoch=-1)
+                     best_state=None, best_epoch=-1, best_iteration=-1)
     loop.restore(device)
     loader = store_loader(StoreDataset(data_dir, "train"), hp["batch_size"], shuffle=True, drop_last=True,
                           num_workers=hp["num_workers"])
@@ -110,6 +111,7 @@ def keep_best(model: nn.Module, loop: EpochLoop, epoch: int, is_best: bool) -> N
     if is_best or loop.state["best_state"] is None:
         loop.state["best_state"] = copy.deepcopy(model.state_dict())
         loop.state["best_epoch"] = epoch
+        loop.state["best_iteration"] = loop.state["iteration"]  # optimizer steps to it (Palés Huix et al.'s Figure 3)
 
 
 def restore_best(model: nn.Module, loop: EpochLoop) -> None:
@@ -147,10 +149,13 @@ def finetune(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, see
                  lr_used)
 
     restore_best(model, loop)
-    test_scores, test_labels = predict(forward, test_loader, evaluate, task, speedups)
+    started = time.perf_counter()
+    test_scores, test_labels = predict(forward, test_loader, evaluate, task, speedups)  # on the host: synchronized
+    seconds_per_image = (time.perf_counter() - started) / max(len(test_labels), 1)
     loop.finish()
     return {"metric": metric, "value": score(metric, test_labels, test_scores),
             "val_best": schedule.best, "best_epoch": state["best_epoch"],
+            "best_iteration": state.get("best_iteration", -1), "seconds_per_image": seconds_per_image,
             "epochs": state["epoch"], "iterations": state["iteration"],
             "stopped_by": "saturation" if schedule.finished else "max_epochs"}
 

@@ -322,3 +322,26 @@ rule decapitation:
         study=config["study"],
     script:
         "../../scripts/decapitation.py"
+
+
+rule times:
+    """Training and inference time relative to a baseline ("Are Natural Domain Foundation Models
+    Useful ...?", Figure 3), from the fine-tuning runs' own measurements."""
+    input:
+        f"{RESULTS}/runs.parquet",
+    output:
+        **artefact_outputs("times"),
+    log:
+        f"{LOGS}/times.log",
+    localrule: True
+    conda:
+        "../../envs/vitmed.yaml"
+    params:
+        models=STUDY.models,
+        scenarios=STUDY.scenario_variants(),
+        baseline=STUDY.times_baseline,
+        init=STUDY.ablation_init,
+        datasets=STUDY.ablation_datasets,
+        study=config["study"],
+    script:
+        "../../scripts/times.py"
