@@ -37,11 +37,11 @@ def test_synthetic_study_end_to_end(tmp_path):
     runs = pd.read_parquet(study / "runs.parquet")
     assert set(runs["protocol"]) == {"finetune", "knn", "linear", "ood", "segmentation"}
     # ResNet-toy-L, ViT-toy-L, -p4, -f3, -frozen, ResNet-toy-GA/-LA/-ELA, ViT-toy's 4 appended-classifier
-    # variants from imagenet on SynSkin x seeds
-    ablation_only = 12 * 2
+    # variants and ViT-toy-64 from imagenet on SynSkin x seeds; all but ViT-toy-64 also out of distribution
+    ablation_only = 13 * 2
     segmentation = 2 * 2 * 2  # segmentation datasets x encoders x seeds
     # datasets x models x inits x seeds x protocols, and every SynSkin fine-tuning again on SynSkin-B
-    assert len(runs) == 2 * 2 * 3 * 2 * 3 + ablation_only + (2 * 3 * 2 + ablation_only) + segmentation
+    assert len(runs) == 2 * 2 * 3 * 2 * 3 + ablation_only + (2 * 3 * 2 + ablation_only - 2) + segmentation
     ood = runs[runs["protocol"] == "ood"]
     assert set(ood["dataset"]) == {"SynSkin"} and ood["value"].between(0, 1).all()
     ood_table = pd.read_csv(study / "tables" / "ood.csv")
@@ -118,6 +118,13 @@ def test_synthetic_study_end_to_end(tmp_path):
     decapitation = pd.read_csv(study / "tables" / "decapitation.csv")
     assert list(zip(decapitation["scenario"], decapitation["blocks"])) == [("unfrozen", 3), ("frozen", 3)]
     assert (study / "figures" / "decapitation.png").exists()
+    # Table 3 at a higher resolution: ViT-toy at 64 px on SynSkin stored again at 72 px, with the same split
+    resolution = pd.read_csv(study / "tables" / "resolution.csv")
+    assert list(resolution["model"]) == ["ViT-toy-64"] and resolution["gain"].map(math.isfinite).all()
+    resized = json.loads((study / "data" / "SynSkin" / "px72" / "meta.json").read_text())
+    assert resized["image_size"] == 72 and resized["split_hash"] == json.loads(
+        (study / "data" / "SynSkin" / "meta.json").read_text())["split_hash"]
+    assert "ViT-toy-64" not in set(runs[runs["protocol"] == "ood"]["model"])
     times = pd.read_csv(study / "tables" / "times.csv").set_index("model")  # Figure 3, relative to ViT-toy
     assert times.loc["ViT-toy", "iterations_relative"] == times.loc["ViT-toy", "inference_relative"] == 1.0
     assert set(times.index) == {"ResNet-toy", "ViT-toy", "ViT-toy-frozen", "ViT-toy-app", "ViT-toy-frozen-app"}

@@ -67,13 +67,14 @@ def test_foundation_preset_plans_pretrained_inits_from_the_hub(tmp_path):
     preset = yaml.safe_load((ROOT / "presets" / "foundation.yaml").read_text())
     # every model, the 15 partly frozen variants of their Figure 4 (5 ViTs x 4, 8, 11 blocks), the 6
     # frozen encoders with a linear head of their Table 1, DINOv2's three other sizes (Figure 6), the 6
-    # foundations with an appended DeiT-B, frozen or not (Tables 1, 2), and the 5 ViTs decapitated to 3,
-    # 6, 9 blocks with it, frozen or not (Figure 5)
-    assert counts["finetune"] == len(preset["datasets"]) * (len(preset["models"]) + 15 + 6 + 3 + 12 + 30) * len(
-        preset["seeds"]) == 4 * 72 * 5
-    assert counts["search_run"] == 4 * 72 * 4  # four learning rates on one seed for each
+    # foundations with an appended DeiT-B, frozen or not (Tables 1, 2), the 5 ViTs decapitated to 3, 6, 9
+    # blocks with it, frozen or not (Figure 5), and 3 at 1024 px (Table 3)
+    assert counts["finetune"] == len(preset["datasets"]) * (len(preset["models"]) + 15 + 6 + 3 + 12 + 30 + 3) * len(
+        preset["seeds"]) == 4 * 75 * 5
+    assert counts["search_run"] == 4 * 75 * 4  # four learning rates on one seed for each
+    assert counts["prepare_resized"] == 4  # every dataset once more at 1,170 px
     assert counts["freezing"] == counts["published_comparison"] == counts["claims"] == counts["capacity"] == 1
-    assert counts["scenarios"] == counts["decapitation"] == counts["search"] == 1
+    assert counts["scenarios"] == counts["decapitation"] == counts["search"] == counts["resolution"] == 1
     assert counts["linear_probe"] == counts["knn"] == 4 and "pretrain_source" not in counts
     assert "pretrain_dino" not in counts  # the hub weights are downloaded by timm, not by a job
 

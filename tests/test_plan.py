@@ -116,8 +116,9 @@ def test_plan_command_lists_the_dry_runs_jobs_per_stage(tmp_path, capsys):
                "--throughput", str(throughput)])
     out = capsys.readouterr().out
     lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
-    # 5 datasets x 2 models x 3 inits x 2 seeds, plus 8 ablation models x 2 seeds on SynPatch
-    assert " 76 jobs" in lines["finetune"] and "GPU-h" in lines["finetune"]
+    # 5 datasets x 2 models x 3 inits x 2 seeds, plus 13 ablation models x 2 seeds on SynPatch
+    assert " 86 jobs" in lines["finetune"] and "GPU-h" in lines["finetune"]
+    assert " 1 jobs" in lines["prepare_resized"]  # SynPatch again at 72 px for ViT-toy-64
     # 5 datasets, the source set, the OOD test set and the 2 segmentation datasets
     assert " 10 jobs" in lines["pretrain_dino"] and " 9 jobs" in lines["prepare"] and " 1 jobs" in lines["ood"]
     # 2 segmentation datasets x 2 encoders x 2 seeds
@@ -155,9 +156,17 @@ def test_throughput_rule_measures_every_model_and_the_config_overrides_it(tmp_pa
         "ResNet-toy-ELA",
         "ViT-toy-f3",
         "ViT-toy-frozen",
+        "ViT-toy-app",
+        "ViT-toy-frozen-app",
+        "ViT-toy-app-d3",
+        "ViT-toy-frozen-app-d3",
+        "ViT-toy-64",
     ]
     assert (measured[["train_images_per_s", "infer_images_per_s"]] > 0).all().all()
-    assert set(measured["input_size"]) == {32} and set(measured["device"]) == {"cpu"}
+    # each model at its input size: ViT-toy-64 at its own
+    sizes = measured.set_index("model")["input_size"].to_dict()
+    assert sizes == {**dict.fromkeys(measured["model"], 32), "ViT-toy-64": 64}
+    assert set(measured["device"]) == {"cpu"}
 
     config["plan"]["throughput"] = {"ViT-toy": {"train_images_per_s": 1.0, "infer_images_per_s": 2.0}}
     configfile = tmp_path / "override.yaml"
@@ -166,7 +175,7 @@ def test_throughput_rule_measures_every_model_and_the_config_overrides_it(tmp_pa
     monkeypatch.setattr(plan, "gpu_hours", lambda cfg, speed: used.append(speed) or pd.DataFrame(
         [{"stage": "finetune", "dataset": "SynPatch", "model": "ViT-toy", "gpu_hours": 1.0}]))
     plan.main(["--configfile", str(configfile)])  # reads the rule's CSV from the study's results
-    assert len(used[0]) == 10 + 2 and (used[0]["task"] == "segmentation").sum() == 2  # overrides: classification only
+    assert len(used[0]) == 15 + 2 and (used[0]["task"] == "segmentation").sum() == 2  # overrides: classification only
     speed = used[0][used[0]["task"] == "classification"].set_index("model")
-    assert speed.loc["ViT-toy", "train_images_per_s"] == 1.0 and len(speed) == 10
+    assert speed.loc["ViT-toy", "train_images_per_s"] == 1.0 and len(speed) == 15
     assert speed.loc["ResNet-toy", "train_images_per_s"] == measured.iloc[0]["train_images_per_s"]

@@ -179,7 +179,8 @@ def test_make_demo_runs_the_main_paper_and_the_overlay_adds_the_companion_studie
     names = {artefact.name for artefact in demo.artefacts}
     assert {"table1", "table2", "table3", "table4", "table5", "figure1", "figure2", "figure3", "figure4",
             "figure5", "cka", "welch", "claims"} <= names
-    companions = {"linear_probe", "ood", "freezing", "self_attention", "scenarios", "decapitation", "times"}
+    companions = {"linear_probe", "ood", "freezing", "self_attention", "scenarios", "decapitation", "times",
+                  "resolution"}
     assert not names & companions
     both = {artefact.name for artefact in study_of(load_preset(*SYNTHETIC)).artefacts}
     assert both - names == companions

@@ -117,13 +117,26 @@ class Study:
         """What the tables' ± and Welch's tests run over."""
         return "data splits" if self.repetitions == "splits" else "seeds"
 
-    def data_dir(self, dataset: str, seed: int | None = None) -> str:
-        """The store a job reads: a target dataset's repetition ``seed`` reads its own split
-        (rule resplit) of the one prepared store when repetitions are data splits."""
+    def data_dir(self, dataset: str, seed: int | None = None, model: str | None = None) -> str:
+        """The store a job reads: a model with its own input size reads the dataset stored at its
+        size (rule prepare_resized); a target dataset's repetition ``seed`` reads its own split
+        (rule resplit) of the store when repetitions are data splits."""
         base = f"{self.results}/data/{dataset}"
+        if model is not None and self.store_size_of(model) is not None:
+            base = f"{base}/px{self.store_size_of(model)}"
         if self.repetitions == "splits" and seed is not None and dataset in self.config["datasets"]:
             return f"{base}/split{seed}"
         return base
+
+    def input_size_of(self, model: str) -> int:
+        """The side of the crops a model is trained and tested on: its own or the study's."""
+        return self.model_configs[model].get("input_size") or self.config["input_size"]
+
+    def store_size_of(self, model: str) -> int | None:
+        """The side a model with its own input size needs its datasets stored at: the study's
+        image_size / input_size ratio kept (256 / 224: 1,170 for 1,024); None for the others."""
+        own = self.model_configs[model].get("input_size")
+        return None if own is None else round(own * self.config["image_size"] / self.config["input_size"])
 
     @property
     def ablations(self) -> dict:
@@ -198,6 +211,22 @@ class Study:
                     variants[name] = (base, "frozen_appended" if cfg.get("frozen", False) else "appended")
         return variants
 
+    @property
+    def resolution(self) -> dict[str, list[str]]:
+        """A model -> its variants at their own input size (Palés Huix et al.'s Table 3)."""
+        return self.ablations["resolution"]
+
+    def resolution_sizes(self) -> dict[str, int]:
+        """Each variant of ``resolution`` -> its input size."""
+        return {name: self.input_size_of(name) for name in self._with_variants(self.resolution)}
+
+    def protocol_variants(self) -> dict[str, tuple[str, str]]:
+        """Every variant counted as a protocol of its base in the claims and the published
+        comparison: the foundation scenarios and the high-resolution runs (``finetune_<size>``)."""
+        return {**self.scenario_variants(),
+                **{name: (base, f"finetune_{self.input_size_of(name)}")
+                   for base, names in self.resolution.items() for name in names}}
+
     def decapitations(self) -> dict[str, dict[str, dict[int, str]]]:
         """Figure 5: a foundation -> {"frozen" / "unfrozen": {blocks kept: its appended variant}}."""
         out = {}
@@ -224,7 +253,7 @@ class Study:
     @cached_property
     def base_model(self) -> dict[str, str]:
         """A self-attention or freezing variant -> the model whose weights it starts from."""
-        return {variant: base for group in (self.self_attention, self.freezing, self.appended)
+        return {variant: base for group in (self.self_attention, self.freezing, self.appended, self.resolution)
                 for base, variants in group.items() for variant in variants}
 
     @cached_property
@@ -232,7 +261,7 @@ class Study:
         """The models the ablations fine-tune (from ``ablations.init``), each once."""
         return list(dict.fromkeys(self.capacity["cnn"] + self.capacity["vit"] + list(self.patch_sizes.values())
                                   + self.self_attention_models + self.freezing_models
-                                  + self._with_variants(self.appended)))
+                                  + self._with_variants(self.appended) + self._with_variants(self.resolution)))
 
     @property
     def ablation_datasets(self) -> list[str]:
@@ -490,6 +519,8 @@ class Study:
             items += [_table("freezing", "freezing", "Freezing"), _figure("freezing", "freezing", "Freezing")]
         if self.scenario_variants():
             items.append(_table("scenarios", "scenarios", "Foundation scenarios"))
+        if self.resolution:
+            items.append(_table("resolution", "resolution", "Foundation scenarios", ("csv", "md")))
         if self.times_baseline:
             items += [_table("times", "times", "Foundation scenarios", ("csv", "md")),
                       _figure("times", "times", "Foundation scenarios")]
@@ -547,6 +578,7 @@ class Study:
                                     ("ablations.self_attention", self.self_attention_models, models),
                                     ("ablations.freezing", self.freezing_models, models),
                                     ("ablations.appended", self._with_variants(self.appended), models),
+                                    ("ablations.resolution", self._with_variants(self.resolution), models),
                                     ("ablations.datasets", self.ablation_datasets, datasets)):
             for name in names:
                 if name not in allowed:
@@ -589,7 +621,18 @@ class Study:
                 if not cfg.get("appended") or cfg["timm_name"] != models[base]["timm_name"]:
                     raise ValueError(f"ablations.appended.{base}: {name!r} must be {base}'s timm model "
                                      f"({models[base]['timm_name']}) with appended: {{timm_name: ...}}")
+        for base, variants in self.resolution.items():
+            for name in variants:
+                if not models[name].get("input_size") or models[name]["timm_name"] != models[base]["timm_name"]:
+                    raise ValueError(f"ablations.resolution.{base}: {name!r} must be {base}'s timm model "
+                                     f"({models[base]['timm_name']}) with its own input_size")
         for name, cfg in models.items():
+            if cfg.get("input_size") and (name in self.config["models"] or name not in self.ablation_models):
+                raise ValueError(f"models.{name}.input_size: only a variant in ablations.resolution has its own "
+                                 "input size (the study's models share input_size)")
+            if cfg.get("input_size") and self.repetitions == "splits":
+                raise ValueError(f"models.{name}.input_size: not with repetitions: 'splits' (one store per size "
+                                 "is re-split by seed: not supported)")
             if cfg.get("decapitate") and not cfg.get("appended"):
                 raise ValueError(f"models.{name}.decapitate: only a foundation with an appended classifier "
                                  "(appended) is decapitated")

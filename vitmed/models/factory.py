@@ -146,14 +146,18 @@ def kaiming_init(model: nn.Module) -> nn.Module:
 
 def build_model(model_config: dict, num_classes: int, weights: str | None = None) -> nn.Module:
     """``create_model`` from a study's ``models.<name>`` entry; from random init, timm's own
-    initialization unless the entry says ``random_init: kaiming``. An entry with ``appended``
+    initialization unless the entry says ``random_init: kaiming``; a ViT entry with its own
+    ``input_size`` is built for it (the position embedding of its weights resampled). An entry with ``appended``
     is a foundation (``weights``; its first ``decapitate`` blocks only, if set) with a ViT
     classifier appended (vitmed.models.appended), which starts from its own ``weights`` (timm's
     hub by default) whenever the foundation starts from weights; ``frozen`` freezes the
     foundation and trains the appended classifier."""
     appended = model_config.get("appended")
-    model = create_model(model_config["timm_name"], 0 if appended else num_classes, weights,
-                         model_config.get("kwargs"), model_config.get("self_attention"))
+    kwargs = model_config.get("kwargs")
+    if model_config.get("input_size") and model_config["family"] == "vit":  # its own size: the patch grid follows
+        kwargs = {**(kwargs or {}), "img_size": model_config["input_size"]}
+    model = create_model(model_config["timm_name"], 0 if appended else num_classes, weights, kwargs,
+                         model_config.get("self_attention"))
     if weights is None and model_config.get("random_init", "timm") == "kaiming":
         kaiming_init(model)
     if appended:

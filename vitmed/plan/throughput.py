@@ -68,7 +68,8 @@ def measure(models: dict[str, dict], input_size: int, batch: int, repeats: int,
     input_size, batch, device."""
     device = select_device()
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    jobs = [(model, cfg, "classification", input_size, batch) for model, cfg in models.items()]
+    # a model with its own input size (ablations.resolution) at that size
+    jobs = [(model, cfg, "classification", cfg.get("input_size") or input_size, batch) for model, cfg in models.items()]
     jobs += [(model, cfg, "segmentation", segmentation_size, segmentation_batch)
              for model, cfg in (segmenters or {}).items()]
     rows = [{"model": model, "task": task, **measure_model(cfg, size, device, n, repeats, task),

@@ -222,6 +222,36 @@ def decapitation_report(runs: pd.DataFrame, decapitations: dict[str, dict[str, d
     return table, to_markdown(shown, metrics, title), to_latex(shown, metrics, title)
 
 
+def resolution_table(runs: pd.DataFrame, resolution: dict[str, list[str]], sizes: dict[str, int], init: str,
+                     datasets: list[str]) -> pd.DataFrame:
+    """Palés Huix et al.'s Table 3: each model's variants at their own input size (``sizes``),
+    every dataset's cell with its base's median at the study's size and the gain over it."""
+    base_of = {name: base for base, names in resolution.items() for name in names}
+    table = _cells(runs, init, list(base_of), datasets)
+    bases = _cells(runs, init, list(resolution), datasets).set_index(["model", "dataset"])["median"]
+    table = table.assign(base=table["model"].map(base_of), input_size=table["model"].map(sizes))
+    table["base_median"] = [bases[(base, dataset)] for base, dataset in zip(table["base"], table["dataset"])]
+    missing = table["median"].isna() | table["base_median"].isna()
+    if missing.any():
+        raise ValueError(f"resolution: no {init} fine-tuning of {table[missing][['model', 'dataset']].values.tolist()} "
+                         "or of its base in runs.parquet")
+    return table.assign(gain=table["median"] - table["base_median"])
+
+
+def resolution_markdown(table: pd.DataFrame, metrics: dict[str, str], base_size: int, init: str, study: str) -> str:
+    """Their Table 3's layout: median ± std at the variant's size, the gain over ``base_size`` in brackets."""
+    datasets = list(metrics)
+    header = ["Model", "Input"] + [f"{d}, {METRIC_LABELS[metrics[d]]} ↑" for d in datasets]
+    lines = [f"**Higher resolution: fine-tuning from {init}, median ± std over seeds, in brackets the gain over "
+             f"{base_size} px ({study})**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, cells in table.groupby("model", sort=False):
+        cells = cells.set_index("dataset").reindex(datasets)
+        values = [f"{m:.3f} ± {s:.3f} ({g:+.3f})" for m, s, g in zip(cells["median"], cells["std"], cells["gain"])]
+        size = int(cells["input_size"].iloc[0])
+        lines.append(f"| {cells['base'].iloc[0]} | {size} px | " + " | ".join(values) + " |")
+    return "\n".join(lines) + "\n"
+
+
 # Palés Huix et al.'s four scenarios in their tables' order: Table 1 (frozen), Table 2 (unfrozen)
 SCENARIOS = (("frozen", "Linear", "frozen_linear"), ("frozen", "Appended", "frozen_appended"),
              ("unfrozen", "Linear", "finetune"), ("unfrozen", "Appended", "appended"))

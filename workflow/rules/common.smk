@@ -21,6 +21,7 @@ wildcard_constraints:
     model="|".join(map(re.escape, STUDY.model_configs)),
     init="|".join(map(re.escape, dict.fromkeys(STUDY.inits + [STUDY.ablation_init]))),
     seed=r"\d+",
+    size=r"\d+",
     point="|".join(map(re.escape, STUDY.search_points)) or "(?!)",  # (?!): no search, no point
 
 
@@ -71,7 +72,8 @@ def segment_metrics():
 
 
 def ood_runs(wildcards):
-    """Every fine-tuning run of a dataset: its model's config, best weights and metrics file."""
+    """Every fine-tuning run of a dataset at the study's input size (the test sets are stored for
+    it): its model's config, best weights and metrics file."""
     return [
         {
             "model_config": STUDY.model_configs[model],
@@ -79,6 +81,7 @@ def ood_runs(wildcards):
             "metrics": f"{RESULTS}/finetune/{wildcards.dataset}/{model}/{init}/seed{seed}/metrics.json",
         }
         for model, init in STUDY.finetuned_pairs(wildcards.dataset)
+        if STUDY.store_size_of(model) is None
         for seed in STUDY.seeds
     ]
 

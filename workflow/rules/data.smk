@@ -59,6 +59,30 @@ rule prepare:
         "../../scripts/prepare.py"
 
 
+rule prepare_resized:
+    """A dataset stored again at {size} px for the models with their own input size (ablations.resolution):
+    the same split (drawn from the manifest with the same seed)."""
+    input:
+        raw_input,
+    output:
+        images=f"{RESULTS}/data/{{dataset}}/px{{size}}/images.npy",
+        index=f"{RESULTS}/data/{{dataset}}/px{{size}}/index.parquet",
+        meta=f"{RESULTS}/data/{{dataset}}/px{{size}}/meta.json",
+        splits=f"{RESULTS}/data/{{dataset}}/px{{size}}/splits.csv",
+    log:
+        f"{LOGS}/prepare/{{dataset}}/px{{size}}.log",
+    benchmark:
+        f"{BENCH}/prepare/{{dataset}}/px{{size}}.tsv"
+    conda:
+        "../../envs/vitmed.yaml"
+    params:
+        cfg=lambda wc: STUDY.dataset_config(wc.dataset),
+        image_size=lambda wc: int(wc.size),
+        split_seed=config["split_seed"],
+    script:
+        "../../scripts/prepare.py"
+
+
 rule resplit:
     """repetitions: splits — the split of repetition {seed}: a new index over the store's pixels."""
     input:

@@ -3,7 +3,7 @@
 
 rule finetune:
     input:
-        meta=lambda wc: f"{STUDY.data_dir(wc.dataset, int(wc.seed))}/meta.json",
+        meta=lambda wc: f"{STUDY.data_dir(wc.dataset, int(wc.seed), wc.model)}/meta.json",
         weights=lambda wc: STUDY.init_weights(wc.dataset, wc.model, wc.init),
         choice=lambda wc: STUDY.search_choice(wc.dataset, wc.model, wc.init),
     output:
@@ -22,7 +22,7 @@ rule finetune:
         weights=lambda wc: STUDY.weights_source(wc.dataset, wc.model, wc.init),
         hp=STUDY.finetune_settings,
         override=lambda wc: STUDY.finetune_override(wc.dataset, wc.model),
-        input_size=config["input_size"],
+        input_size=lambda wc: STUDY.input_size_of(wc.model),
         eval_crop=config["eval_crop"],
     script:
         "../../scripts/finetune.py"

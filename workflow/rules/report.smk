@@ -164,7 +164,7 @@ rule claims:
         ablation_init=STUDY.ablation_init,
         self_attention=STUDY.self_attention,
         freezing=STUDY.freezing_depths(),
-        scenarios=STUDY.scenario_variants(),
+        scenarios=STUDY.protocol_variants(),
         study=config["study"],
         synthetic=all(cfg["source"] == "synthetic" for cfg in config["datasets"].values()),
     script:
@@ -184,7 +184,7 @@ rule published_comparison:
         "../../envs/vitmed.yaml"
     params:
         patch_sizes=STUDY.patch_sizes,
-        scenarios=STUDY.scenario_variants(),
+        scenarios=STUDY.protocol_variants(),
         paper=config["paper"],
         study=config["study"],
     script:
@@ -345,3 +345,26 @@ rule times:
         study=config["study"],
     script:
         "../../scripts/times.py"
+
+
+rule resolution:
+    """Models fine-tuned at their own, higher input size beside the study's ("Are Natural Domain
+    Foundation Models Useful ...?", Table 3, gains in brackets)."""
+    input:
+        f"{RESULTS}/runs.parquet",
+    output:
+        **artefact_outputs("resolution"),
+    log:
+        f"{LOGS}/resolution.log",
+    localrule: True
+    conda:
+        "../../envs/vitmed.yaml"
+    params:
+        resolution=STUDY.resolution,
+        sizes=STUDY.resolution_sizes(),
+        base_size=config["input_size"],
+        init=STUDY.ablation_init,
+        datasets=STUDY.metrics(STUDY.ablation_datasets),
+        study=config["study"],
+    script:
+        "../../scripts/resolution.py"

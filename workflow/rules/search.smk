@@ -4,7 +4,7 @@
 
 rule search_run:
     input:
-        meta=lambda wc: f"{STUDY.data_dir(wc.dataset, int(wc.seed))}/meta.json",
+        meta=lambda wc: f"{STUDY.data_dir(wc.dataset, int(wc.seed), wc.model)}/meta.json",
         weights=lambda wc: STUDY.init_weights(wc.dataset, wc.model, wc.init),
     output:
         metrics=f"{RESULTS}/search/{{dataset}}/{{model}}/{{init}}/{{point}}/seed{{seed}}/metrics.json",
@@ -22,7 +22,7 @@ rule search_run:
         hp=STUDY.finetune_settings,
         override=lambda wc: STUDY.finetune_override(wc.dataset, wc.model),
         point=lambda wc: STUDY.search_points[wc.point],
-        input_size=config["input_size"],
+        input_size=lambda wc: STUDY.input_size_of(wc.model),
         eval_crop=config["eval_crop"],
     script:
         "../../scripts/search_run.py"
