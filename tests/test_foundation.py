@@ -48,7 +48,7 @@ def test_preset_models_build_and_embed_at_224():
     token: each gives one embedding per image and per-block features for CKA."""
     preset = load_preset("foundation")
     expected = {"ImNet-1k-Sup": (768, 12), "ResNet152": (2048, 5), "DINOv2": (768, 12), "OpenCLIP": (768, 12),
-                "SAM": (256, 12), "DINOv1": (768, 12)}
+                "SAM": (256, 12), "DINOv1": (768, 12), "BLIP": (768, 12)}
     images = torch.randn(2, 3, 224, 224)
     for name, cfg in preset["models"].items():
         model = build_model(dict(cfg, kwargs=cfg.get("kwargs", {})), 4).eval()
@@ -65,13 +65,14 @@ def test_foundation_preset_plans_pretrained_inits_from_the_hub(tmp_path):
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout + result.stderr)
     preset = yaml.safe_load((ROOT / "presets" / "foundation.yaml").read_text())
-    # every model, the 15 partly frozen variants of their Figure 4 (5 ViTs x 4, 8, 11 blocks), the 6
-    # frozen encoders with a linear head of their Table 1, DINOv2's three other sizes (Figure 6), the 6
+    # every model, the 15 partly frozen variants of their Figure 4 (5 ViTs x 4, 8, 11 blocks), the 7
+    # frozen encoders with a linear head of their Table 1, DINOv2's three other sizes (Figure 6), the 7
     # foundations with an appended DeiT-B, frozen or not (Tables 1, 2), the 5 ViTs decapitated to 3, 6, 9
-    # blocks with it, frozen or not (Figure 5), and 3 at 1024 px (Table 3)
-    assert counts["finetune"] == len(preset["datasets"]) * (len(preset["models"]) + 15 + 6 + 3 + 12 + 30 + 3) * len(
-        preset["seeds"]) == 4 * 75 * 5
-    assert counts["search_run"] == 4 * 75 * 4  # four learning rates on one seed for each
+    # blocks with it, frozen or not (Figure 5), and 4 at 1024 px (Table 3)
+    assert counts["finetune"] == len(preset["datasets"]) * (len(preset["models"]) + 15 + 7 + 3 + 14 + 30 + 4) * len(
+        preset["seeds"]) == 4 * 80 * 5
+    assert counts["search_run"] == 4 * 80 * 4  # four learning rates on one seed for each
+    assert counts["fetch_weights"] == 1  # BLIP's released checkpoint, once for all its variants
     assert counts["prepare_resized"] == 4  # every dataset once more at 1,170 px
     assert counts["freezing"] == counts["published_comparison"] == counts["claims"] == counts["capacity"] == 1
     assert counts["scenarios"] == counts["decapitation"] == counts["search"] == counts["resolution"] == 1
@@ -159,9 +160,9 @@ def test_a_frozen_encoder_trains_its_head_only_and_keeps_its_statistics(timm_nam
 
 # the paper's parameter counts (millions, its Section 3.2), and what each encoder holds as its
 # publisher releases it: the supervised baselines with their 1000-class ImageNet heads, OpenCLIP
-# with its projection to the 512-d joint embedding, the self-supervised DINOs and SAM without a head
+# with its projection to the 512-d joint embedding, the self-supervised DINOs, SAM and BLIP's encoder without a head
 PAPER_PARAMETERS = {"ImNet-1k-Sup": (86.6, 1000), "ResNet152": (60.4, 1000), "DINOv2": (86.5, 0),
-                    "OpenCLIP": (86.2, 512), "SAM": (88.8, 0), "DINOv1": (86.6, 0)}
+                    "OpenCLIP": (86.2, 512), "SAM": (88.8, 0), "DINOv1": (86.6, 0), "BLIP": (85.7, 0)}
 
 
 @pytest.mark.slow

@@ -344,8 +344,9 @@ class Study:
             return None
         if init == "dino":
             return f"{self.results}/dino/{dataset}/{model}/teacher.pt"
-        if init == "pretrained":  # the model's own hub weights (foundation models)
-            return HUB
+        if init == "pretrained":  # the model's own weights (foundation models): its publisher's file, or timm's hub
+            url = self.model_configs[model].get("weights_url")
+            return f"{self.config['downloads_dir']}/weights/{url.rsplit('/', 1)[1]}" if url else HUB
         source = self.config["imagenet"]["source"]
         if source == "hub":
             return HUB
@@ -356,6 +357,18 @@ class Study:
                 raise ValueError(f"imagenet.source is 'file' but the imagenet_file of model {model} is not set")
             return path
         return f"{self.results}/weights/{model}/imagenet.pt"
+
+    def released_weights(self) -> dict[str, str]:
+        """File name -> URL of every publisher's checkpoint the study downloads (``weights_url``)."""
+        urls = {cfg["weights_url"] for cfg in self.model_configs.values() if cfg.get("weights_url")}
+        names = {}
+        for url in sorted(urls):
+            name = url.rsplit("/", 1)[1]
+            if name in names:
+                raise ValueError(f"weights_url: {names[name]} and {url} share the file name {name!r} in "
+                                 "downloads_dir/weights")
+            names[name] = url
+        return names
 
     def init_weights(self, dataset: str, model: str, init: str) -> list[str]:
         """The weights file an init starts from, as a job input ([] for random init and the hub)."""

@@ -29,9 +29,22 @@ def _classifier_prefixes(model: nn.Module) -> tuple[str, ...]:
     return tuple(f"{h}." for h in heads)
 
 
+# Publishers' checkpoints holding a timm-layout image encoder under a prefix, beside other parts:
+# BLIP's (Salesforce, models/vit.py is timm's ViT) keep it as visual_encoder.*, its momentum copy
+# as visual_encoder_m.*, the text encoders elsewhere.
+ENCODER_PREFIXES = ("visual_encoder.",)
+
+
 def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state dict in timm's key layout: a plain one, one under ``model`` (DeiT's, BLIP's
+    releases), or a publisher's image encoder under its prefix (``ENCODER_PREFIXES``)."""
     state = torch.load(path, map_location="cpu", weights_only=True)
-    return state.get("model", state)
+    state = state.get("model", state)
+    for prefix in ENCODER_PREFIXES:
+        encoder = {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
+        if encoder:
+            return encoder
+    return state
 
 
 def fit_position_embedding(model: nn.Module, state: dict) -> dict:

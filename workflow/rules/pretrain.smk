@@ -1,4 +1,23 @@
-# Source pretraining: the offline stand-in for ImageNet weights (imagenet.source: synthetic).
+# Initial weights: a publisher's released checkpoint (weights_url), and source pretraining, the
+# offline stand-in for ImageNet weights (imagenet.source: synthetic).
+
+
+rule fetch_weights:
+    """Download a publisher's released checkpoint into downloads_dir/weights (shared by studies;
+    resumable, never a partial file under its name). Local: needs internet."""
+    output:
+        f"{config['downloads_dir']}/weights/{{filename}}",
+    log:
+        f"{LOGS}/fetch_weights/{{filename}}.log",
+    localrule: True
+    wildcard_constraints:
+        filename="|".join(map(re.escape, STUDY.released_weights())) or "(?!)",
+    conda:
+        "../../envs/vitmed.yaml"
+    params:
+        url=lambda wc: STUDY.released_weights()[wc.filename],
+    script:
+        "../../scripts/fetch_weights.py"
 
 
 rule pretrain_source:
