@@ -9,9 +9,9 @@ rule fetch_weights:
         f"{config['downloads_dir']}/weights/{{filename}}",
     log:
         f"{LOGS}/fetch_weights/{{filename}}.log",
-    localrule: True
     wildcard_constraints:
         filename="|".join(map(re.escape, STUDY.released_weights())) or "(?!)",
+    localrule: True
     conda:
         "../../envs/vitmed.yaml"
     params:
