@@ -105,7 +105,8 @@ def test_the_claims_table_puts_the_published_verdict_beside_ours_and_says_synthe
     # every paper's numbers are transcribed: a claim is "not in its tables" only where it rests on a figure
     # (attention distances, k-NN of the foundation paper, progressive freezing) or on vitmed's own protocol
     figures = table.set_index("id")["as_published"] == "not in its tables"
-    assert sorted(figures[figures].index) == ["fm-12", "fm-13", "fm-15", "fm-3", "fm-8", "fm-9", "vit-12"]
+    assert sorted(figures[figures].index) == ["fm-12", "fm-13", "fm-15", "fm-16", "fm-17", "fm-18", "fm-3", "fm-8",
+                                              "fm-9", "vit-12"]
     assert not (table["as_published"] == "no published numbers").any()
     first = table.set_index("id").loc["vit-1"]
     assert first["verdict"] == "holds" and first["as_published"] == "holds"
@@ -230,3 +231,32 @@ def test_attention_distances_become_first_and_last_layer_cells():
     assert verdict(runs, more_global)["verdict"] == "holds"
     flipped = attention_runs(table.assign(distance=-table["distance"]))
     assert verdict(flipped, more_global)["verdict"] == "does not hold"
+
+
+def test_figure_3s_times_are_claims_on_the_runs_own_measurements():
+    """fm-16: a frozen foundation's linear head takes more steps to its best epoch than the unfrozen
+    one; fm-18: an appended classifier costs inference time. Each fine-tuning run's measurements
+    become cells of steps_<scenario> and inference_<scenario>."""
+    from vitmed.report.claims import timing_runs
+
+    rows = []
+    for model, steps, seconds in (("F", [100, 110], [1e-3, 1e-3]), ("F-frozen", [300, 320], [1e-3, 1e-3]),
+                                  ("F-app", [120, 130], [3e-3, 3e-3])):
+        for dataset in ("A", "B"):
+            for seed, (s, t) in enumerate(zip(steps, seconds)):
+                rows.append({"dataset": dataset, "model": model, "init": "pretrained", "seed": seed,
+                             "protocol": "finetune", "metric": "roc_auc", "value": 0.8, "best_iteration": s,
+                             "seconds_per_image": t})
+    runs = pd.DataFrame(rows)
+    cells = timing_runs(runs)
+    assert set(cells["protocol"]) == {"steps_finetune", "inference_finetune"} and len(cells) == 2 * len(runs)
+    assert cells[cells["protocol"] == "steps_finetune"]["value"].tolist() == runs["best_iteration"].tolist()
+    scenarios = {"F-frozen": ("F", "frozen_linear"), "F-app": ("F", "appended")}
+    table = claims_table(runs, families={"F": "vit"}, capacity={}, patch_sizes={}, ablation_init="pretrained",
+                         scenarios=scenarios).set_index("id")
+    assert table.loc["fm-16", "verdict"] == table.loc["fm-18", "verdict"] == "holds"
+    assert table.loc["fm-16", "mean_effect"] == pytest.approx(310 - 105)
+    slow = runs.assign(seconds_per_image=np.where(runs["model"] == "F-app", 1e-4, runs["seconds_per_image"]))
+    table = claims_table(slow, families={"F": "vit"}, capacity={}, patch_sizes={}, ablation_init="pretrained",
+                         scenarios=scenarios).set_index("id")
+    assert table.loc["fm-18", "verdict"] == "does not hold"

@@ -98,7 +98,7 @@ def test_synthetic_study_end_to_end(tmp_path):
 
     # the claims check: every finding evaluated on this study's runs, beside the published verdicts
     claims = pd.read_csv(study / "tables" / "claims.csv").set_index("id")
-    assert len(claims) == 34 and set(claims["verdict"]) <= {"holds", "does not hold", "not run in this study"}
+    assert len(claims) == 37 and set(claims["verdict"]) <= {"holds", "does not hold", "not run in this study"}
     # Piater et al.'s: every self-attention variant against its CNN, in and out of distribution
     assert claims.loc["sa-1", "datasets"] == "SynSkin" and claims.loc["sa-2", "datasets"] == "SynSkin"
     assert claims.loc["sa-3", "verdict"] == "not run in this study"  # no ViT-T-21K here
@@ -110,6 +110,9 @@ def test_synthetic_study_end_to_end(tmp_path):
     assert claims.loc["fm-2", "datasets"] == "SynSkin"  # ViT-toy fine-tuned against ViT-toy-frozen's linear head
     # the appended classifier: frozen vs fine-tuned foundation, linear head vs appended classifier
     assert claims.loc["fm-7", "datasets"] == "SynSkin" and claims.loc["fm-6", "datasets"] == "SynSkin"
+    # Figure 3's times: the frozen linear head's steps against the fine-tuned one's, the appended inference
+    assert claims.loc["fm-16", "datasets"] == claims.loc["fm-18", "datasets"] == "SynSkin"
+    assert claims.loc["fm-16", "as_published"] == "not in its tables"
     scenarios = pd.read_csv(study / "tables" / "scenarios.csv")
     assert list(zip(scenarios["scenario"], scenarios["classifier"], scenarios["model"])) == [
         ("frozen", "Linear", "ViT-toy-frozen"), ("frozen", "Appended", "ViT-toy-frozen-app"),

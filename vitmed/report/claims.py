@@ -20,7 +20,8 @@ model with both cells, against itself: another protocol or init) and ``frozen:<b
 progressive-freezing base with that many blocks frozen, ``0`` the base itself, ``deepest`` its deepest).
 Scopes: ``every`` dataset, ``some`` dataset, ``most`` datasets (more than half), ``mean`` effect over
 datasets. ``attention_runs`` turns the attention distances (Figure 5) into cells of the protocols
-``attention_first_layer`` and ``attention_last_layer``.
+``attention_first_layer`` and ``attention_last_layer``, ``timing_runs`` the fine-tuning runs' times
+(Figure 3 of the foundation paper) into cells of ``steps_<protocol>`` and ``inference_<protocol>``.
 """
 from __future__ import annotations
 
@@ -92,6 +93,22 @@ def attention_runs(distances: pd.DataFrame) -> pd.DataFrame:
             rows.append({"dataset": dataset, "model": model, "init": init, "protocol": protocol, "seed": 0,
                          "value": float(row["distance"])})
     return pd.DataFrame(rows, columns=["dataset", "model", "init", "protocol", "seed", "value"])
+
+
+# the fine-tuning protocols (after ``with_scenarios``) whose runs measured their time (Figure 3)
+TIMED = ("finetune", "frozen_linear", "frozen_appended", "appended")
+
+
+def timing_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The foundation paper's Figure 3 as cells: each fine-tuning run's steps to its best validation
+    epoch and its test seconds per image, as runs of the protocols ``steps_<protocol>`` and
+    ``inference_<protocol>`` (``protocol`` a scenario of ``TIMED``); runs without them are left out."""
+    if "best_iteration" not in runs.columns:
+        return runs.iloc[:0]
+    timed = runs[runs["protocol"].isin(TIMED) & runs["best_iteration"].notna() & runs["seconds_per_image"].notna()]
+    return pd.concat([timed.assign(protocol=kind + "_" + timed["protocol"], value=timed[column].astype(float))
+                      for kind, column in (("steps", "best_iteration"), ("inference", "seconds_per_image"))],
+                     ignore_index=True)
 
 
 class Cells:
@@ -306,6 +323,7 @@ def claims_table(runs: pd.DataFrame, *, families: dict[str, str], capacity: dict
     foundation-scenario variants, counted as their base's protocol (``with_scenarios``)."""
     claims = load_claims()
     runs = with_scenarios(runs, scenarios)
+    runs = pd.concat([runs, timing_runs(runs)], ignore_index=True)
     if attention is not None:
         runs = pd.concat([runs, attention_runs(attention)], ignore_index=True)
     ours = check_claims(runs, claims, families=families, capacity=capacity, patch_sizes=patch_sizes,
