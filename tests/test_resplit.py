@@ -97,6 +97,8 @@ def test_split_repetitions_in_the_study_and_the_dag(tmp_path):
 
     config = load_preset(*SYNTHETIC)
     config.update(repetitions="splits", inits=["random", "imagenet"])
+    config["ablations"]["resolution"] = {}  # a store per input size is not re-split (a config error)
+    del config["ablations"]["models"]["ViT-toy-64"]
     study = study_of(config)
     assert study.data_dir("SynSkin", 1) == "results/synthetic/data/SynSkin/split1"
     assert study.data_dir("SynSkin") == "results/synthetic/data/SynSkin"  # the store the splits index
