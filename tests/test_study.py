@@ -189,3 +189,14 @@ def test_make_demo_runs_the_main_paper_and_the_overlay_adds_the_companion_studie
     counts = job_counts(result.stdout + result.stderr)
     # 5 datasets x 2 models x 3 inits x 2 seeds, and the capacity / patch-size models on SynPatch x 2 seeds
     assert counts["finetune"] == 60 + 3 * 2 and counts["segment"] == 2 * 2 * 2 and "linear_probe" not in counts
+
+
+def test_a_base_has_one_variant_per_protocol_it_is_counted_as():
+    """The scenarios table, the claims and the published comparison read a frozen-encoder (or
+    appended, or high-resolution) variant as its base's cell of that protocol: two would be one cell."""
+    config = load_preset(*SYNTHETIC)
+    assert study_of(config).protocol_variants()["ViT-toy-frozen"] == ("ViT-toy", "frozen_linear")
+    config["ablations"]["models"]["ViT-toy-frozen2"] = dict(config["ablations"]["models"]["ViT-toy-frozen"])
+    config["ablations"]["freezing"]["ViT-toy"].append("ViT-toy-frozen2")
+    with pytest.raises(ValueError, match="'ViT-toy-frozen' and 'ViT-toy-frozen2' are both ViT-toy's frozen_linear"):
+        study_of(config)

@@ -252,7 +252,8 @@ class Study:
 
     @cached_property
     def base_model(self) -> dict[str, str]:
-        """A self-attention or freezing variant -> the model whose weights it starts from."""
+        """A self-attention, freezing, appended-classifier or resolution variant -> the model whose
+        weights it starts from."""
         return {variant: base for group in (self.self_attention, self.freezing, self.appended, self.resolution)
                 for base, variants in group.items() for variant in variants}
 
@@ -634,6 +635,12 @@ class Study:
                 if not cfg.get("appended") or cfg["timm_name"] != models[base]["timm_name"]:
                     raise ValueError(f"ablations.appended.{base}: {name!r} must be {base}'s timm model "
                                      f"({models[base]['timm_name']}) with appended: {{timm_name: ...}}")
+        seen = {}
+        for name, (base, protocol) in self.protocol_variants().items():  # one cell of a base per protocol
+            if (base, protocol) in seen:
+                raise ValueError(f"ablations: {seen[(base, protocol)]!r} and {name!r} are both {base}'s {protocol} "
+                                 "variant; the scenarios, claims and published comparison take one per protocol")
+            seen[(base, protocol)] = name
         for base, variants in self.resolution.items():
             for name in variants:
                 if not models[name].get("input_size") or models[name]["timm_name"] != models[base]["timm_name"]:

@@ -155,7 +155,8 @@ def finetune(model: nn.Module, data_dir: str | Path, run_dir: str | Path, *, see
     loop.finish()
     return {"metric": metric, "value": score(metric, test_labels, test_scores),
             "val_best": schedule.best, "best_epoch": state["best_epoch"],
-            "best_iteration": state.get("best_iteration", -1), "seconds_per_image": seconds_per_image,
+            # None for a run resumed from a checkpoint older than this record: the times table names it
+            "best_iteration": state.get("best_iteration"), "seconds_per_image": seconds_per_image,
             "epochs": state["epoch"], "iterations": state["iteration"],
             "stopped_by": "saturation" if schedule.finished else "max_epochs"}
 
