@@ -147,6 +147,12 @@ def test_self_attention_preset_plans_piater_et_als_study(tmp_path):
     assert counts["fetch_raw"] == counts["prepare"] == 4  # ISIC, Camelyon17 and their OOD test sets
     # 2 datasets x (4 baselines + 10 variants) x 10 seeds; every model also on the OOD test set
     assert counts["finetune"] == 2 * (4 + 10) * 10 and counts["ood"] == 2 and counts["self_attention"] == 1
+    # ten data splits per dataset for the repetitions, two more for the search
+    assert counts["resplit"] == 2 * (10 + 2)
+    # their search: 3 learning rates x 4 weight decays on 2 splits for every model, set beside Table 5,
+    # which the runs keep (no fine-tuning waits for a choice)
+    assert counts["search_run"] == 2 * 14 * 12 * 2 and counts["search_choice"] == 2 * 14 and counts["search"] == 1
+    assert counts["attention_maps"] == 2 and counts["figure_attention_maps"] == 1  # their Table 4
     # their Table 5: a learning rate for every model on both datasets
     overrides = config["finetune"]["overrides"]
     assert {dataset: len(models) for dataset, models in overrides.items()} == {"ISIC-3": 14, "Camelyon17": 14}

@@ -92,11 +92,16 @@ def test_final_outputs_follow_the_config_and_match_the_dry_run(tmp_path):
 def test_every_artefact_has_a_caption_and_a_rule_of_the_workflow():
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     config["linear_probe"]["enabled"] = True
-    study = study_of(config)
+    studies = [study_of(config), *(study_of(load_preset(*names)) for names in (
+        ("foundation",), ("self_attention",), ("synthetic_self_attention",), SYNTHETIC))]
     rules = "".join(path.read_text() for path in (ROOT / "workflow" / "rules").glob("*.smk"))
-    for artefact in study.artefacts:
-        assert (ROOT / "workflow" / "report" / f"{artefact.caption}.rst").exists(), artefact.name
-        assert f"rule {artefact.rule}:" in rules and f'artefact_outputs("{artefact.rule}")' in rules
+    names = set()
+    for study in studies:
+        for artefact in study.artefacts:
+            names.add(artefact.name)
+            assert (ROOT / "workflow" / "report" / f"{artefact.caption}.rst").exists(), artefact.name
+            assert f"rule {artefact.rule}:" in rules and f'artefact_outputs("{artefact.rule}")' in rules
+    assert {"search", "scenarios", "decapitation", "times", "resolution", "attention_maps_SynPatch"} <= names
 
 
 def test_table_titles_name_the_study_and_the_ood_pairs():
