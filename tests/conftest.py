@@ -1,4 +1,7 @@
+import http.server
 import os
+import threading
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -23,3 +26,16 @@ def require_fixtures(path: Path | None = None) -> Path:
 @pytest.fixture
 def real_fixtures() -> Path:
     return require_fixtures()
+
+
+@pytest.fixture
+def publisher(tmp_path):
+    """A directory served on 127.0.0.1, like the publishers' HTTP hosts: (directory, base URL)."""
+    root = tmp_path / "publisher"
+    root.mkdir()
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()

@@ -2,30 +2,14 @@
 the publishers, Kaggle through its command-line client, the licensed datasets' instructions."""
 import gzip
 import hashlib
-import http.server
 import io
 import os
 import stat
-import threading
 import zipfile
-from functools import partial
 
 import pytest
 
 from vitmed.data import fetch
-
-
-@pytest.fixture
-def publisher(tmp_path):
-    """A directory served on 127.0.0.1, like the publishers' HTTP hosts."""
-    root = tmp_path / "publisher"
-    root.mkdir()
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *args: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
 
 
 def test_isic2019_fetch_gives_the_adapters_layout(publisher, tmp_path):

@@ -1,9 +1,4 @@
 """A publisher's released checkpoint (weights_url): downloaded by the workflow, read in its key layout."""
-import functools
-import http.server
-import threading
-
-import pytest
 import torch
 from helpers import SYNTHETIC, job_counts, load_preset, run_snakemake
 
@@ -34,20 +29,8 @@ def test_blips_image_encoder_is_read_from_its_released_layout(tmp_path):
     assert model.head.weight.shape == (3, 64)
 
 
-@pytest.fixture
-def server(tmp_path):
-    served = tmp_path / "served"
-    served.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
-    handler.log_message = lambda *args: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield served, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-
-
-def test_the_workflow_downloads_the_checkpoint_once_for_every_run_that_starts_from_it(server, tmp_path):
-    served, url = server
+def test_the_workflow_downloads_the_checkpoint_once_for_every_run_that_starts_from_it(publisher, tmp_path):
+    served, url = publisher  # Salesforce's storage, on 127.0.0.1
     encoder = blip_checkpoint(served / "model_base.pth")
     config = load_preset(*SYNTHETIC)
     config["models"]["ViT-toy"]["weights_url"] = f"{url}/model_base.pth"
