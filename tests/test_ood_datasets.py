@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 from PIL import Image
 from test_adapters import isic_subset
-from test_fetch import publisher  # noqa: F401  (a fixture)
 
 from vitmed.data import fetch
 from vitmed.data.adapters import ISIC_CLASSES, group_classes, read_camelyon17, read_pad_ufes20, read_raw

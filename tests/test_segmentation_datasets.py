@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from test_fetch import publisher  # noqa: F401  (the local HTTP server fixture)
 
 from vitmed.data import fetch
 from vitmed.data.adapters import check_layout, read_csaw_s, read_isic2018, read_raw
