@@ -635,12 +635,6 @@ class Study:
                 if not cfg.get("appended") or cfg["timm_name"] != models[base]["timm_name"]:
                     raise ValueError(f"ablations.appended.{base}: {name!r} must be {base}'s timm model "
                                      f"({models[base]['timm_name']}) with appended: {{timm_name: ...}}")
-        seen = {}
-        for name, (base, protocol) in self.protocol_variants().items():  # one cell of a base per protocol
-            if (base, protocol) in seen:
-                raise ValueError(f"ablations: {seen[(base, protocol)]!r} and {name!r} are both {base}'s {protocol} "
-                                 "variant; the scenarios, claims and published comparison take one per protocol")
-            seen[(base, protocol)] = name
         for base, variants in self.resolution.items():
             for name in variants:
                 if not models[name].get("input_size") or models[name]["timm_name"] != models[base]["timm_name"]:
@@ -662,6 +656,12 @@ class Study:
                 if (blocks >= 1) == frozen or models[name]["timm_name"] != models[base]["timm_name"]:  # one of them
                     raise ValueError(f"ablations.freezing.{base}: {name!r} must be {base}'s timm model "
                                      f"({models[base]['timm_name']}) with freeze_blocks >= 1 or frozen: true")
+        seen = {}
+        for name, (base, protocol) in self.protocol_variants().items():  # one cell of a base per protocol
+            if (base, protocol) in seen:
+                raise ValueError(f"ablations: {seen[(base, protocol)]!r} and {name!r} are both {base}'s {protocol} "
+                                 "variant; the scenarios, claims and published comparison take one per protocol")
+            seen[(base, protocol)] = name
         if self.repetitions == "splits" and "dino" in self.inits:
             raise ValueError("repetitions: 'splits' with inits: dino: DINO pretrains on a dataset's training "
                              "images, so each data split would need its own DINO run; use repetitions: seeds")
