@@ -23,6 +23,13 @@ def _cells(runs: pd.DataFrame, init: str, models: list[str], datasets: list[str]
     return table.merge(parameters, on=["model", "dataset"], how="left")
 
 
+def _require_every_cell(table: pd.DataFrame, what: str, init: str) -> None:
+    """An ablation table's cells must all have runs: a missing one names its model and dataset."""
+    if table["median"].isna().any():
+        raise ValueError(f"{what}: no {init} fine-tuning of "
+                         f"{table[table['median'].isna()][['model', 'dataset']].values.tolist()} in runs.parquet")
+
+
 def capacity_table(runs: pd.DataFrame, capacity: dict[str, list[str]], init: str,
                    datasets: list[str]) -> pd.DataFrame:
     """Every (family, model, dataset) cell of Table 4; ``rank`` orders a family's models by size."""
@@ -50,9 +57,7 @@ def freezing_table(runs: pd.DataFrame, frozen: dict[str, dict[str, int]], init: 
     maps each base ViT to its variants' frozen block counts (the base: 0)."""
     models = [name for variants in frozen.values() for name in sorted(variants, key=variants.get)]
     table = _cells(runs, init, models, datasets)
-    if table["median"].isna().any():
-        raise ValueError(f"freezing: no {init} fine-tuning of "
-                         f"{table[table['median'].isna()][['model', 'dataset']].values.tolist()} in runs.parquet")
+    _require_every_cell(table, "freezing", init)
     base_of = {name: base for base, variants in frozen.items() for name in variants}
     blocks = {name: n for variants in frozen.values() for name, n in variants.items()}
     return table.assign(base=table["model"].map(base_of), frozen_blocks=table["model"].map(blocks))
@@ -202,9 +207,7 @@ def decapitation_table(runs: pd.DataFrame, decapitations: dict[str, dict[str, di
     keys = [(base, scenario, blocks, name) for base, scenarios in decapitations.items()
             for scenario in ("unfrozen", "frozen") for blocks, name in sorted(scenarios.get(scenario, {}).items())]
     table = _cells(runs, init, [name for *_, name in keys], datasets)
-    if table["median"].isna().any():
-        raise ValueError(f"decapitation: no {init} fine-tuning of "
-                         f"{table[table['median'].isna()][['model', 'dataset']].values.tolist()} in runs.parquet")
+    _require_every_cell(table, "decapitation", init)
     where = {name: (base, scenario, blocks) for base, scenario, blocks, name in keys}
     return table.assign(base=table["model"].map(lambda m: where[m][0]),
                         scenario=table["model"].map(lambda m: where[m][1]),
@@ -272,9 +275,7 @@ def scenarios_table(runs: pd.DataFrame, scenarios: dict[str, tuple[str, str]], i
             parts.append(cells.assign(scenario=scenario, classifier=classifier,
                                       foundation=cells["model"].map(lambda m: scenarios.get(m, (m,))[0])))
     table = pd.concat(parts, ignore_index=True)
-    if table["median"].isna().any():
-        raise ValueError(f"scenarios: no {init} fine-tuning of "
-                         f"{table[table['median'].isna()][['model', 'dataset']].values.tolist()} in runs.parquet")
+    _require_every_cell(table, "scenarios", init)
     return table
 
 
