@@ -144,7 +144,8 @@ def test_self_attention_preset_plans_piater_et_als_study(tmp_path):
     result = run_snakemake(tmp_path, config, "-n")
     assert result.returncode == 0, result.stderr[-3000:]
     counts = job_counts(result.stdout + result.stderr)
-    assert counts["fetch_raw"] == counts["prepare"] == 4  # ISIC, Camelyon17 and their OOD test sets
+    # ISIC, Camelyon17, their OOD test sets and ISIC 2018 (the lesion masks of the feature usage)
+    assert counts["fetch_raw"] == counts["prepare"] == 5
     # 2 datasets x (4 baselines + 10 variants) x 10 seeds; every model also on the OOD test set
     assert counts["finetune"] == 2 * (4 + 10) * 10 and counts["ood"] == 2 and counts["self_attention"] == 1
     # ten data splits per dataset for the repetitions, two more for the search
@@ -153,6 +154,9 @@ def test_self_attention_preset_plans_piater_et_als_study(tmp_path):
     # which the runs keep (no fine-tuning waits for a choice)
     assert counts["search_run"] == 2 * 14 * 12 * 2 and counts["search_choice"] == 2 * 14 and counts["search"] == 1
     assert counts["attention_maps"] == 2 and counts["figure_attention_maps"] == 1  # their Table 4
+    # their Table 3: the features of every ISIC image once, each of the 14 models' best run tested
+    assert counts["lesion_features"] == 1 and counts["feature_usage"] == 14 and counts["feature_usage_table"] == 1
+    assert counts["segment"] == 10  # DeepLabV3 for the lesion masks (the first seed's), its IoU in Table 2
     # their Table 5: a learning rate for every model on both datasets
     overrides = config["finetune"]["overrides"]
     assert {dataset: len(models) for dataset, models in overrides.items()} == {"ISIC-3": 14, "Camelyon17": 14}
@@ -170,5 +174,5 @@ def test_profiles_name_only_rules_of_the_workflow(tmp_path, profile):
     named = set(settings.get("set-threads", {})) | set(settings.get("set-resources", {}))
     assert named and named <= rules, sorted(named - rules)
     gpu_rules = {"pretrain_source", "pretrain_dino", "finetune", "search_run", "segment", "knn", "linear_probe", "ood",
-                 "analyze", "attention_maps"}
+                 "analyze", "attention_maps", "lesion_features"}
     assert all(settings["set-resources"][rule]["gpu"] == 1 for rule in gpu_rules)

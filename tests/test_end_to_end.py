@@ -252,13 +252,13 @@ def test_synthetic_self_attention_study_repeats_over_data_splits_after_its_searc
     assert all(meta["repetition"] == "split" and meta["split_seed"] == seed for seed, meta in metas.items())
     assert sorted(p.name for p in data.rglob("images.npy")) == ["images.npy"]  # the pixels once
     runs = pd.read_parquet(study / "runs.parquet")
-    assert len(runs[runs["protocol"] == "finetune"]) == 5 * 2 and len(runs[runs["protocol"] == "ood"]) == 5 * 2
+    assert len(runs[runs["protocol"] == "finetune"]) == 2 * 5 * 2 and len(runs[runs["protocol"] == "ood"]) == 5 * 2
 
     search = pd.read_csv(study / "tables" / "search.csv")
-    assert len(search) == 2 * 4 and (search["n_seeds"] == 2).all()
-    assert search.groupby("model")["chosen"].sum().eq(1).all()
+    assert len(search) == 2 * 2 * 4 and (search["n_seeds"] == 2).all()
+    assert search.groupby(["dataset", "model"])["chosen"].sum().eq(1).all()
     for model in ("ResNet-toy", "ResNet-toy-GA"):
-        rows = search[search["model"] == model]
+        rows = search[(search["model"] == model) & (search["dataset"] == "SynPatch")]
         chosen = rows[rows["chosen"]].iloc[0]
         assert chosen["val_mean"] == rows["val_mean"].max()
         for seed in (0, 1):  # the study's runs of a searched model use its choice
@@ -278,3 +278,18 @@ def test_synthetic_self_attention_study_repeats_over_data_splits_after_its_searc
                                        "ResNet-toy-LA: Grad-CAM", "ResNet-toy-ELA: Grad-CAM", "ViT-toy: CLS attention"]
     assert maps["maps"].shape == (7, 3, 32, 32) and sorted(maps["labels"]) == [0, 1]
     assert (study / "figures" / "attention_maps_SynPatch.png").stat().st_size > 10_000
+
+    # Piater et al.'s Table 3 on SynLesion-3: a feature row per image, the generator's metadata in it
+    features = pd.read_parquet(study / "analysis" / "lesion_features" / "SynLesion-3.parquet")
+    assert len(features) == 500 and features["dermoscopic_structures"].isna().all()
+    assert features["asymmetry"].notna().mean() > 0.9  # the toy DeepLabV3 finds (almost) every lesion
+    assert set(features["sex"].dropna()) == {0.0, 1.0} and features["age"].between(5, 85).all()
+    usage = pd.read_csv(study / "tables" / "feature_usage.csv")
+    assert sorted(usage["model"].unique()) == sorted(["ResNet-toy", "ResNet-toy-GA", "ResNet-toy-LA",
+                                                      "ResNet-toy-ELA", "ViT-toy"])
+    used = usage.set_index(["model", "feature"])["used"]
+    assert used.xs("dermoscopic_structures", level="feature").isna().all()  # no Task 2 masks: untested
+    assert not used.xs("sex", level="feature").astype(bool).any()  # random: used by no model
+    assert used.xs("colorful_patches", level="feature").astype(bool).any()  # the planted shortcut is found
+    markdown = (study / "tables" / "feature_usage.md").read_text()
+    assert markdown.count("|") > 5 * 10 and "Not tested (–): D" in markdown

@@ -101,7 +101,26 @@ def test_every_artefact_has_a_caption_and_a_rule_of_the_workflow():
             names.add(artefact.name)
             assert (ROOT / "workflow" / "report" / f"{artefact.caption}.rst").exists(), artefact.name
             assert f"rule {artefact.rule}:" in rules and f'artefact_outputs("{artefact.rule}")' in rules
-    assert {"search", "scenarios", "decapitation", "times", "resolution", "attention_maps_SynPatch"} <= names
+    assert {"search", "scenarios", "decapitation", "times", "resolution", "attention_maps_SynPatch",
+            "feature_usage"} <= names
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda u: u.update(dataset="SynPatch-OtherSite"),
+     "analysis.feature_usage.dataset: 'SynPatch-OtherSite' is not one of ablations.datasets"),
+    (lambda u: u["lesion_masks"].update(dataset="SynLesion-3"),
+     "analysis.feature_usage.lesion_masks.dataset: 'SynLesion-3' is not one of segmentation.datasets ['SynLesionSeg']"),
+    (lambda u: u["lesion_masks"].update(model="ViT-toy"),
+     "analysis.feature_usage.lesion_masks.model: 'ViT-toy' is not one of segmentation.models ['ResNet-toy']"),
+])
+def test_feature_usage_names_a_wrong_dataset_or_segmentation_run(edit, expected):
+    config = load_preset("synthetic_self_attention")
+    study = study_of(config)
+    assert study.feature_usage_models == ["ResNet-toy", "ResNet-toy-GA", "ResNet-toy-LA", "ResNet-toy-ELA", "ViT-toy"]
+    assert study.lesion_segmenter() == "results/synthetic_self_attention/segment/SynLesionSeg/ResNet-toy/seed0/best.pt"
+    edit(config["analysis"]["feature_usage"])
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        study_of(config)
 
 
 def test_table_titles_name_the_study_and_the_ood_pairs():

@@ -23,7 +23,8 @@ SOURCE_TASKS = {"aptos2019": "multiclass", "isic2019": "multiclass", "cbis_ddsm"
                 "pcam": "binary", "pad_ufes20": "multiclass", "camelyon17": "binary"}
 GENERATOR_TASKS = {"fundus_grades": "multiclass", "mammo_mass": "binary", "skin_lesions": "multiclass",
                    "chest_findings": "multilabel", "lymph_patches": "binary", "lymph_patches_other_site": "binary",
-                   "source_objects": "multiclass", "lesion_masks": "segmentation", "mass_masks": "segmentation"}
+                   "source_objects": "multiclass", "lesion_masks": "segmentation",
+                   "lesion_classes": "multiclass", "mass_masks": "segmentation"}
 SEGMENTATION_SOURCES = ("synthetic", "isic2018", "csaw_s")
 # segmentation's fine-tuning settings where the study's finetune section does not fit 512-pixel
 # DeepLabV3 (segmentation.finetune overrides these and any other key of finetune)
@@ -307,6 +308,24 @@ class Study:
         return [*self.self_attention_models, *self.self_attention_vits]
 
     @property
+    def feature_usage(self) -> dict:
+        return self.config["analysis"]["feature_usage"]
+
+    @property
+    def feature_usage_on(self) -> bool:
+        return bool(self.feature_usage["enabled"])
+
+    @property
+    def feature_usage_models(self) -> list[str]:
+        """Piater et al.'s Table 3 rows: Table 4's (each CNN, its variants, the ViTs)."""
+        return self.attention_map_models if self.feature_usage_on else []
+
+    def lesion_segmenter(self) -> str:
+        """The checkpoint whose predicted lesion masks give the feature-usage analysis its mask features."""
+        masks = self.feature_usage["lesion_masks"]
+        return f"{self.results}/segment/{masks['dataset']}/{masks['model']}/seed{self.seeds[0]}/best.pt"
+
+    @property
     def linear_on(self) -> bool:
         return self.config["linear_probe"]["enabled"]
 
@@ -541,6 +560,8 @@ class Study:
         if self.decapitations():
             items += [_table("decapitation", "decapitation", "Foundation scenarios"),
                       _figure("decapitation", "decapitation", "Foundation scenarios")]
+        if self.feature_usage_on:  # Piater et al.'s Table 3
+            items.append(_table("feature_usage", "feature_usage_table", "Self-attention"))
         if self.attention_maps_on:  # Piater et al.'s Table 4, a figure per dataset
             items += [Artefact(f"attention_maps_{dataset}", "figure_attention_maps",
                                (f"figures/attention_maps_{dataset}.png", f"figures/attention_maps_{dataset}.pdf"),
@@ -554,6 +575,23 @@ class Study:
     def final_outputs(self) -> list[str]:
         """Every file of every table and figure: the targets of ``rule all``."""
         return [path for artefact in self.artefacts for path in artefact.paths(self.results)]
+
+    def _check_feature_usage(self) -> None:
+        if not self.feature_usage_on:
+            return
+        usage, key = self.feature_usage, "analysis.feature_usage"
+        if not self.self_attention:
+            raise ValueError(f"{key}: needs ablations.self_attention (its rows are those models)")
+        if usage["dataset"] not in self.ablation_datasets:
+            raise ValueError(f"{key}.dataset: {usage['dataset']!r} is not one of ablations.datasets "
+                             f"{self.ablation_datasets}")
+        masks = usage["lesion_masks"]
+        if masks["dataset"] not in self.segmentation_datasets:
+            raise ValueError(f"{key}.lesion_masks.dataset: {masks['dataset']!r} is not one of segmentation.datasets "
+                             f"{self.segmentation_datasets}")
+        if masks["model"] not in self.segmentation_models:
+            raise ValueError(f"{key}.lesion_masks.model: {masks['model']!r} is not one of segmentation.models "
+                             f"{self.segmentation_models}")
 
     def _check_segmentation(self) -> None:
         seg = self.segmentation
@@ -618,6 +656,7 @@ class Study:
                 if name not in models:
                     raise ValueError(f"finetune.overrides.{dataset}: {name!r} is not one of {list(models)} "
                                      "(models and ablations.models)")
+        self._check_feature_usage()
         for name in self.search["models"]:
             if name not in models:
                 raise ValueError(f"search.models: {name!r} is not one of {list(models)} (models and ablations.models)")

@@ -78,9 +78,10 @@ def read_isic2019(raw_dir: str | Path) -> tuple[RawTable, str]:
                          f"to be 1, got {onehot[row].tolist()}"
                          + (" (only UNK is set: ISIC 2019 has no training image of it)" if only_unk else ""))
     metadata_path = raw_dir / "ISIC_2019_Training_Metadata.csv"
-    metadata = pd.read_csv(metadata_path, dtype={"image": str, "lesion_id": str})
-    require_columns(metadata, ["image", "lesion_id"], metadata_path)
-    lesions = truth[["image"]].merge(metadata[["image", "lesion_id"]], on="image", how="left")
+    metadata = pd.read_csv(metadata_path, dtype={"image": str, "lesion_id": str, "sex": str})
+    require_columns(metadata, ["image", "lesion_id", "age_approx", "sex"], metadata_path)
+    patients = _isic_patient_columns(metadata, metadata_path)
+    lesions = truth[["image"]].merge(patients, on="image", how="left")
     missing = lesions["lesion_id"].isna() & ~truth["image"].isin(metadata["image"])
     if missing.any():
         raise ValueError(f"{metadata_path}: no row for image {truth['image'][missing].iloc[0]!r} of {manifest}")
@@ -90,8 +91,34 @@ def read_isic2019(raw_dir: str | Path) -> tuple[RawTable, str]:
         "group_id": lesions["lesion_id"].fillna(truth["image"]),  # no lesion id: a group of its own
         "path": [str(images / f"{i}.jpg") for i in truth["image"]],
         "label": onehot.argmax(axis=1),
+        "age": lesions["age"],
+        "sex": lesions["sex"],
     })
-    return RawTable(frame, ["label"], list(ISIC_CLASSES), "multiclass", 3), str(manifest)
+    return (RawTable(frame, ["label"], list(ISIC_CLASSES), "multiclass", 3, metadata_columns=["age", "sex"]),
+            str(manifest))
+
+
+ISIC_SEXES = {"male", "female"}
+
+
+def _isic_patient_columns(metadata: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """image, lesion_id, age (years, float; NaN where not given) and sex ('male' / 'female' /
+    None) of ISIC 2019's metadata, for the feature-usage analysis; any other value is an error
+    naming its row."""
+    age = pd.to_numeric(metadata["age_approx"], errors="coerce")
+    bad = age.isna() & metadata["age_approx"].notna()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{at_row(path, row, metadata['image'][row])}: age_approx "
+                         f"{metadata['age_approx'][row]!r} is not a number")
+    sex = metadata["sex"].str.strip().str.lower()
+    bad = sex.notna() & ~sex.isin(ISIC_SEXES)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{at_row(path, row, metadata['image'][row])}: sex {metadata['sex'][row]!r} is not one of "
+                         f"{sorted(ISIC_SEXES)} (or empty)")
+    return pd.DataFrame({"image": metadata["image"], "lesion_id": metadata["lesion_id"], "age": age,
+                         "sex": sex.astype(object).where(sex.notna(), None)})
 
 
 CBIS_CSVS = ["mass_case_description_train_set.csv", "mass_case_description_test_set.csv",

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -67,13 +67,17 @@ class RawTable:
     pixels: Callable[[int], np.ndarray] | None = None
     # segmentation: row -> (H, W) uint8 class-index mask at the image's own size
     read_mask: Callable[[int], np.ndarray] | None = None
+    # patient metadata carried into the store's index (ISIC 2019: age, sex), for the
+    # feature-usage analysis (vitmed.analysis.lesion_features)
+    metadata_columns: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
         if (self.task == "segmentation") != (self.read_mask is not None):
             raise ValueError("a segmentation table needs read_mask, and only a segmentation table has one")
-        missing = {"sample_id", "group_id", "path", *self.label_columns} - set(self.frame.columns)
+        missing = ({"sample_id", "group_id", "path", *self.label_columns, *self.metadata_columns}
+                   - set(self.frame.columns))
         if missing:
             raise ValueError(f"raw table lacks columns {sorted(missing)}")
         dup = self.frame["sample_id"].duplicated()
@@ -105,8 +109,8 @@ def binary_mask(path: str | Path, foreground: int = MASK_FOREGROUND) -> np.ndarr
 
 def write_plain_layout(dataset: SyntheticSet, out_dir: str | Path) -> None:
     """Write ``images/<id>.png`` (and ``masks/<id>.png`` for segmentation) and ``labels.csv``
-    (+ ``classes.json``), the manifest last so that a crash leaves no ``labels.csv`` pointing at
-    missing images."""
+    (with the set's metadata columns; + ``classes.json``), the manifest last so that a crash
+    leaves no ``labels.csv`` pointing at missing images."""
     out_dir = Path(out_dir)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     segmentation = dataset.task == "segmentation"
@@ -127,9 +131,11 @@ def write_plain_layout(dataset: SyntheticSet, out_dir: str | Path) -> None:
             row.update({c: int(v) for c, v in zip(dataset.classes, dataset.labels[i])})
         else:
             row["label"] = int(dataset.labels[i])
+        row.update({name: values[i] for name, values in dataset.metadata.items()})
         rows.append(row)
     write_json(out_dir / "classes.json", {"classes": dataset.classes, "task": dataset.task,
-                                          "channels": int(dataset.images.shape[-1])})
+                                          "channels": int(dataset.images.shape[-1]),
+                                          "metadata": list(dataset.metadata)})
     with atomic_path(out_dir / "labels.csv") as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False)
 
@@ -145,7 +151,8 @@ def read_plain_layout(raw_dir: str | Path) -> RawTable:
         return RawTable(frame, [], info["classes"], info["task"], info["channels"],
                         read_mask=lambda row: binary_mask(frame["mask_path"].iloc[row]))
     label_columns = info["classes"] if info["task"] == "multilabel" else ["label"]
-    return RawTable(frame, label_columns, info["classes"], info["task"], info["channels"])
+    return RawTable(frame, label_columns, info["classes"], info["task"], info["channels"],
+                    metadata_columns=info.get("metadata", []))
 
 
 def open_dicom(path: str) -> Image.Image:

@@ -155,6 +155,8 @@ def build_store(raw: RawTable, data_dir: str | Path, *, image_size: int, ratios:
     index["store_row"] = keep
     for column in raw.label_columns:
         index[column] = frame[column].astype(np.int64)
+    for column in raw.metadata_columns:
+        index[column] = frame[column].to_numpy()
     counts = (foreground_table(index, data_dir / "masks.npy", raw.classes) if segmentation
               else split_table(index, raw.label_columns, raw.classes))
     with atomic_path(data_dir / "splits.csv") as tmp:
@@ -163,6 +165,7 @@ def build_store(raw: RawTable, data_dir: str | Path, *, image_size: int, ratios:
         "task": raw.task,
         "classes": raw.classes,
         "label_columns": raw.label_columns,
+        "metadata_columns": raw.metadata_columns,
         "metric": metric,
         "channels": raw.channels,
         "image_size": image_size,

@@ -11,7 +11,7 @@ names.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
@@ -24,6 +24,7 @@ class SyntheticSet:
     groups: np.ndarray | None
     classes: list[str]
     task: str  # "multiclass" | "binary" | "multilabel" | "segmentation"
+    metadata: dict[str, np.ndarray] = field(default_factory=dict)  # per-image patient columns (age, sex)
 
 
 def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -267,6 +268,46 @@ def lesion_masks(n: int, size: int, seed: int) -> SyntheticSet:
     return SyntheticSet(images, masks, None, ["background", "lesion"], "segmentation")
 
 
+LESION_CLASSES = ["nevus", "melanoma", "other"]
+_PATCH_COLOURS = np.array([[0.1, 0.75, 0.2], [0.1, 0.3, 0.9], [0.8, 0.1, 0.8]], np.float32)  # green, blue, magenta
+
+
+def lesion_classes(n: int, size: int, seed: int) -> SyntheticSet:
+    """Piater et al.'s ISIC task (nevus / melanoma / other) with the biases their feature-usage
+    analysis looks for, planted where the answer is known. The classes overlap: nevi tend to be
+    regular and brown, melanomas irregular, darker and (half of them) with a blue-black blotch,
+    others lighter and redder; skin tones vary. A colourful patch (a saturated disc in a corner, as
+    the stickers of Scope et al. 2016) is on 80 % of the nevi and 5 % of the others: a shortcut a
+    model learns, so its prediction depends on the patch given the label. ``age`` depends on the
+    label only (older for melanoma and other) and ``sex`` on nothing: given the label, neither can
+    inform a prediction."""
+    rng = np.random.default_rng(seed)
+    labels = rng.choice(3, size=n, p=[0.51, 0.18, 0.31])  # ISIC 2019's NV / MEL / the rest
+    images = np.empty((n, size, size, 3), np.uint8)
+    for i, y in enumerate(labels):
+        skin = np.array([0.85, 0.68, 0.58], np.float32) * rng.uniform(0.55, 1.05)
+        img = np.ones((size, size, 3), np.float32) * skin + 0.03 * _smooth_noise(rng, size, 3, 3)
+        wobble = rng.uniform(*[(0.0, 0.12), (0.06, 0.22), (0.03, 0.15)][y], 3)
+        r = rng.uniform(0.2, 0.3) * size
+        lesion = _blob(size, size / 2 + rng.normal(0, 2), size / 2 + rng.normal(0, 2), r, r * rng.uniform(0.7, 1.0),
+                       rng.uniform(0, np.pi), wobble)[..., None]
+        colour = np.array([[0.45, 0.28, 0.18], [0.38, 0.22, 0.16], [0.55, 0.32, 0.25]][y], np.float32)
+        img = img * (1 - lesion) + lesion * (colour + rng.normal(0, 0.06, 3).astype(np.float32))
+        if y == 1 and rng.random() < 0.5:  # a dark blue-black blotch inside the melanoma
+            cy, cx = size / 2 + rng.normal(0, r / 3, 2)
+            blotch = _blob(size, cy, cx, r / 2.5, r / 3, rng.uniform(0, np.pi))[..., None] * lesion
+            img = img * (1 - blotch) + blotch * np.array([0.1, 0.1, 0.2], np.float32)
+        if rng.random() < (0.8 if y == 0 else 0.05):
+            cy, cx = rng.choice([0.12, 0.88], 2) * size
+            patch = _blob(size, cy, cx, size / 10, size / 10)[..., None]
+            img = img * (1 - patch) + patch * _PATCH_COLOURS[rng.integers(3)]
+        images[i] = _to_uint8(img, rng, 0.03)
+    age = np.clip(np.round(rng.normal(np.array([40.0, 62.0, 68.0])[labels], 12.0) / 5) * 5, 5, 85)
+    sex = np.where(rng.random(n) < 0.5, "male", "female").astype(object)
+    sex[rng.random(n) < 0.03] = None  # as in ISIC's metadata, some patients' sex is not given
+    return SyntheticSet(images, labels, None, list(LESION_CLASSES), "multiclass", {"age": age, "sex": sex})
+
+
 def mass_masks(n: int, size: int, seed: int) -> SyntheticSet:
     """CSAW-S-like grayscale mammograms: a small, faint, irregular tumour mass in dense
     fibro-glandular texture, with its binary mask; several images per patient. Small targets
@@ -294,6 +335,7 @@ GENERATORS = {
     "lymph_patches_other_site": lambda n, size, seed: lymph_patches(n, size, seed, site="other_site"),
     "source_objects": source_objects,
     "lesion_masks": lesion_masks,
+    "lesion_classes": lesion_classes,
     "mass_masks": mass_masks,
 }
 

@@ -74,3 +74,86 @@ rule figure_attention_maps:
         datasets=STUDY.ablation_datasets,
     script:
         "../../scripts/figure_attention_maps.py"
+
+
+rule lesion_features:
+    """Piater et al.'s Table 3, its features: asymmetry, border, colour, dermoscopic structures, age, sex,
+    skin colour and colourful patches of every image of the skin-lesion store, the lesion from the study's
+    segmentation model (analysis.feature_usage)."""
+    input:
+        meta=f"{RESULTS}/data/{{dataset}}/meta.json",
+        segmenter=STUDY.lesion_segmenter() if STUDY.feature_usage_on else [],
+        segmenter_meta=f"{RESULTS}/data/{STUDY.feature_usage['lesion_masks']['dataset']}/meta.json",
+    output:
+        f"{RESULTS}/analysis/lesion_features/{{dataset}}.parquet",
+    log:
+        f"{LOGS}/lesion_features/{{dataset}}.log",
+    benchmark:
+        f"{BENCH}/lesion_features/{{dataset}}.tsv"
+    conda:
+        "../../envs/vitmed.yaml"
+    threads: 1
+    params:
+        segmenter=lambda wc: STUDY.model_configs[STUDY.feature_usage["lesion_masks"]["model"]],
+        input_size=STUDY.segmentation.get("input_size"),
+        output_stride=STUDY.segmentation.get("output_stride"),
+        dermoscopic_masks_dir=STUDY.feature_usage["dermoscopic_masks_dir"],
+    script:
+        "../../scripts/lesion_features.py"
+
+
+rule feature_usage:
+    """One model's best run (highest test metric over the repetitions): conditional-independence tests of
+    each feature and its test predictions given the label."""
+    input:
+        features=f"{RESULTS}/analysis/lesion_features/{STUDY.feature_usage['dataset']}.parquet",
+        metrics=lambda wc: [
+            f"{RESULTS}/finetune/{STUDY.feature_usage['dataset']}/{wc.model}/{STUDY.ablation_init}/seed{seed}/metrics.json"
+            for seed in STUDY.seeds
+        ],
+        weights=lambda wc: [
+            f"{RESULTS}/finetune/{STUDY.feature_usage['dataset']}/{wc.model}/{STUDY.ablation_init}/seed{seed}/best.pt"
+            for seed in STUDY.seeds
+        ],
+        metas=lambda wc: [
+            f"{STUDY.data_dir(STUDY.feature_usage['dataset'], seed, wc.model)}/meta.json" for seed in STUDY.seeds
+        ],
+    output:
+        f"{RESULTS}/analysis/feature_usage/{STUDY.feature_usage['dataset']}/{{model}}.parquet",
+    log:
+        f"{LOGS}/feature_usage/{STUDY.feature_usage['dataset']}/{{model}}.log",
+    benchmark:
+        f"{BENCH}/feature_usage/{STUDY.feature_usage['dataset']}/{{model}}.tsv"
+    conda:
+        "../../envs/vitmed.yaml"
+    threads: 1
+    params:
+        model=lambda wc: STUDY.model_configs[wc.model],
+        settings=STUDY.feature_usage,
+        input_size=lambda wc: STUDY.input_size_of(wc.model),
+        eval_crop=config["eval_crop"],
+    script:
+        "../../scripts/feature_usage.py"
+
+
+rule feature_usage_table:
+    """Piater et al.'s Table 3: ✓ / ✗ per model and feature."""
+    input:
+        [
+            f"{RESULTS}/analysis/feature_usage/{STUDY.feature_usage['dataset']}/{model}.parquet"
+            for model in STUDY.feature_usage_models
+        ],
+    output:
+        **artefact_outputs("feature_usage_table"),
+    log:
+        f"{LOGS}/feature_usage_table.log",
+    localrule: True
+    conda:
+        "../../envs/vitmed.yaml"
+    params:
+        models=STUDY.feature_usage_models,
+        settings=STUDY.feature_usage,
+        title=f"Table 3 of Piater et al.: feature usage on {STUDY.feature_usage['dataset']} ({STUDY.name})",
+        over=STUDY.repetition_unit,
+    script:
+        "../../scripts/feature_usage_table.py"
