@@ -14,7 +14,9 @@ from vitmed.report.claims import (
     claims_table,
     load_claims,
     published_runs,
+    published_usage_runs,
     published_verdicts,
+    usage_runs,
 )
 
 FAMILIES = {"C": "cnn", "V": "vit"}
@@ -129,6 +131,11 @@ def test_the_companion_papers_numbers_give_their_verdicts():
     assert table.loc["sa-1", "as_published"] == "holds"
     assert table.loc["sa-4", "as_published"] == "does not hold"
     assert table.loc["vit-3", "as_published"] == "does not hold"  # ImageNet ViTs significantly above CNNs
+    # their Table 3 supports the feature-usage findings of their text but "dermoscopic structures ... never
+    # learned": the table marks ResNet18-LA (+LA) as using them
+    for finding in ("sa-8", "sa-9", "sa-11", "sa-12", "sa-13", "sa-14", "sa-15", "sa-16", "sa-17"):
+        assert table.loc[finding, "as_published"] == "holds", finding
+    assert table.loc["sa-10", "as_published"] == "does not hold"
     runs = published_runs(paper="self_attention")
     assert set(runs["n"]) == {10} and len(runs) == 56
 
@@ -149,6 +156,37 @@ def test_no_variant_significantly_above_its_cnn_tests_each_variant_against_its_o
                        **kwargs).iloc[0]
     assert row["verdict"] == "does not hold" and row["mean_effect"] == pytest.approx(0.06)
     assert check_claims(runs, no_gain, **kwargs).iloc[0]["verdict"] == "not run in this study"  # no variants
+
+
+def test_feature_usage_claims_count_the_models_of_a_group():
+    usage = pd.DataFrame([(model, feature, used) for model, marks in {
+        "R": (1, 1, None), "R-GA": (1, 0, None), "R-LA": (0, 1, None), "E": (1, 0, None), "E-GA": (0, 0, None),
+        "V": (1, 1, None)}.items() for feature, used in zip(("age", "sex", "dermoscopic_structures"), marks)],
+        columns=["model", "feature", "used"]).astype({"used": "boolean"})
+    runs = usage_runs(usage, "ISIC", "imagenet")
+    assert len(runs) == 12 and set(runs["protocol"]) == {"usage_age", "usage_sex"}  # untested D left out
+    assert runs.set_index(["model", "protocol"]).loc[("R-LA", "usage_age"), "value"] == 0.0
+    kwargs = {"families": {"R": "cnn", "E": "cnn", "V": "vit"}, "capacity": {}, "patch_sizes": {},
+              "ablation_init": "imagenet", "self_attention": {"R": ["R-GA", "R-LA"], "E": ["E-GA"]}}
+
+    def usage_verdict(relation, protocol, select_a="models:all", select_b="models:all"):
+        claims = claim(relation, protocol=protocol, init_a="ablation", init_b="ablation", select_a=select_a,
+                       select_b=select_b)
+        return check_claims(runs, claims, **kwargs).iloc[0]
+
+    assert usage_verdict("used_by_most", "usage_age")["verdict"] == "holds"  # 4 of 6
+    assert usage_verdict("used_by_all", "usage_age")["verdict"] == "does not hold"
+    assert usage_verdict("used_by_all", "usage_age", "models:bases")["verdict"] == "holds"  # R and E
+    assert usage_verdict("used_by_all", "usage_age", "models:family:vit")["mean_effect"] == 1.0
+    cnn = usage_verdict("used_by_few", "usage_age", "models:family:cnn")  # 3 of the 5 CNNs (variants too)
+    assert cnn["verdict"] == "does not hold" and cnn["mean_effect"] == pytest.approx(0.6)
+    more = usage_verdict("used_more_often", "usage_sex", "models:with:R", "models:with:E")
+    assert more["verdict"] == "holds" and more["mean_effect"] == pytest.approx(2 / 3 - 0)
+    assert usage_verdict("used_by_none", "usage_dermoscopic_structures")["verdict"] == "not run in this study"
+    with pytest.raises(ValueError, match="a used_\\* relation needs a models: selection"):
+        usage_verdict("used_by_all", "usage_age", "family:cnn")
+    published = published_usage_runs()
+    assert len(published) == 14 * 8 and published["value"].sum() == 80  # the checkmarks of their Table 3
 
 
 def test_paired_selections_hold_where_most_pairs_do():

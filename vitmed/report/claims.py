@@ -21,7 +21,12 @@ progressive-freezing base with that many blocks frozen, ``0`` the base itself, `
 Scopes: ``every`` dataset, ``some`` dataset, ``most`` datasets (more than half), ``mean`` effect over
 datasets. ``attention_runs`` turns the attention distances (Figure 5) into cells of the protocols
 ``attention_first_layer`` and ``attention_last_layer``, ``timing_runs`` the fine-tuning runs' times
-(Figure 3 of the foundation paper) into cells of ``steps_<protocol>`` and ``inference_<protocol>``.
+(Figure 3 of the foundation paper) into cells of ``steps_<protocol>`` and ``inference_<protocol>``,
+``usage_runs`` Piater et al.'s feature usage (their Table 3) into cells of ``usage_<feature>`` (1 =
+used, 0 = not). Those claims count models: ``used_by_all``, ``used_by_none``, ``used_by_most`` (more
+than half), ``used_by_few`` (fewer than half) of the models a ``models:`` selection names (``all``,
+``family:<cnn|vit>``, ``bases`` (the self-attention base CNNs), ``with:<base>`` (a base CNN and its
+variants)); ``used_more_often`` compares A's share of users with B's.
 """
 from __future__ import annotations
 
@@ -40,6 +45,9 @@ from vitmed.report.compare import (
 )
 
 CLAIMS = Path(__file__).with_name("claims.csv")
+# Piater et al.'s Table 3 (✓ = 1), transcribed: the "as published" verdicts of their feature-usage findings
+PUBLISHED_USAGE = Path(__file__).with_name("published_feature_usage.csv")
+USAGE_RELATIONS = ("used_by_all", "used_by_none", "used_by_most", "used_by_few", "used_more_often")
 ALPHA = 0.05  # none of the papers states a level for these findings; Piater et al. test at 0.05
 VERDICTS = ("holds", "does not hold", "not run in this study")
 # "as published" where the paper's numbers lack the cells (its figures) or are not transcribed
@@ -93,6 +101,21 @@ def attention_runs(distances: pd.DataFrame) -> pd.DataFrame:
             rows.append({"dataset": dataset, "model": model, "init": init, "protocol": protocol, "seed": 0,
                          "value": float(row["distance"])})
     return pd.DataFrame(rows, columns=["dataset", "model", "init", "protocol", "seed", "value"])
+
+
+def usage_runs(usage: pd.DataFrame, dataset: str, init: str) -> pd.DataFrame:
+    """Piater et al.'s Table 3 (``tables/feature_usage.csv``: model, feature, used) as cells of the
+    protocols ``usage_<feature>`` on ``dataset`` (value 1 = used, 0 = not; untested features left out)."""
+    tested = usage[usage["used"].notna()]
+    return pd.DataFrame({"dataset": dataset, "model": tested["model"], "init": init,
+                         "protocol": "usage_" + tested["feature"], "seed": 0,
+                         "value": tested["used"].astype(bool).astype(float)})
+
+
+def published_usage_runs() -> pd.DataFrame:
+    """Their own Table 3 as ``usage_runs`` (ISIC, ImageNet init)."""
+    published = pd.read_csv(PUBLISHED_USAGE, comment="#")
+    return usage_runs(published, "ISIC-3", "imagenet")
 
 
 # the fine-tuning protocols (after ``with_scenarios``) whose runs measured their time (Figure 3)
@@ -175,6 +198,26 @@ class Cells:
                 and len(self.values(protocol_a, dataset, init_a, a))
                 and len(self.values(protocol_b, dataset, init_b, b))]
 
+    def model_group(self, selection: str, protocol: str, dataset: str, init: str) -> list[str]:
+        """The models a ``models:`` selection names among those with values in the cell: ``all``,
+        ``family:<cnn|vit>`` (self-attention bases and variants are CNNs), ``bases``, ``with:<base>``."""
+        kind, _, rest = selection.partition(":")
+        if kind != "models":
+            raise ValueError(f"claims: a used_* relation needs a models: selection, got {selection!r}")
+        cnns = {m for base, variants in self.self_attention.items() for m in (base, *variants)}
+        family = {**self.families, **dict.fromkeys(cnns, "cnn")}
+        run = self.models(protocol, dataset, init)
+        if rest == "all":
+            return run
+        if rest == "bases":
+            return [m for m in run if m in self.self_attention]
+        group, _, name = rest.partition(":")
+        if group == "family":
+            return [m for m in run if family.get(m) == name]
+        if group == "with":
+            return [m for m in run if m == name or m in self.self_attention.get(name, [])]
+        raise ValueError(f"claims: unknown selection {selection!r}")
+
     def select(self, selection: str, protocol: str, dataset: str, init: str, other: str | None = None) -> str | None:
         """The model a selection names on this dataset and init (None: none run); ``best_other``:
         the best model there except ``other`` (the claim's A side)."""
@@ -213,6 +256,8 @@ def protocols(claim) -> tuple[str, str]:
 def _compare(cells: Cells, claim, dataset: str, inits: tuple[str, str]) -> dict | None:
     """One dataset's comparison for a claim: effect (A minus B, medians), p, holds; None if a cell is missing."""
     (init_a, init_b), (protocol_a, protocol_b) = inits, protocols(claim)
+    if claim.relation in USAGE_RELATIONS:
+        return _compare_usage(cells, claim, dataset, inits)
     if claim.relation == "no_variant_significantly_greater":  # each variant against its own base CNN
         pairs = [(base, variant) for base, variants in cells.self_attention.items() for variant in variants
                  if len(cells.values(protocol_a, dataset, init_a, variant)) and len(cells.values(protocol_b, dataset,
@@ -250,6 +295,25 @@ def _compare(cells: Cells, claim, dataset: str, inits: tuple[str, str]) -> dict 
     if a is None or b is None:
         return None
     return _compare_pair(cells, claim, dataset, inits, a, b)
+
+
+def _compare_usage(cells: Cells, claim, dataset: str, inits: tuple[str, str]) -> dict | None:
+    """A feature-usage finding: the share of A's models that use the feature (the effect; for
+    ``used_more_often`` A's share minus B's); no test statistic."""
+    protocol = protocols(claim)[0]
+
+    def share(selection: str, init: str) -> float | None:
+        models = cells.model_group(selection, protocol, dataset, init)
+        return float(np.mean([cells.values(protocol, dataset, init, m)[0] for m in models])) if models else None
+
+    a = share(claim.select_a, inits[0])
+    if a is None:
+        return None
+    if claim.relation == "used_more_often":
+        b = share(claim.select_b, inits[1])
+        return None if b is None else {"effect": a - b, "p_value": float("nan"), "holds": a > b}
+    holds = {"used_by_all": a == 1.0, "used_by_none": a == 0.0, "used_by_most": a > 0.5, "used_by_few": a < 0.5}
+    return {"effect": a, "p_value": float("nan"), "holds": holds[claim.relation]}
 
 
 def _compare_pair(cells: Cells, claim, dataset: str, inits: tuple[str, str], a: str, b: str) -> dict:
@@ -306,7 +370,10 @@ def published_verdicts(claims: pd.DataFrame) -> pd.DataFrame:
         mine = claims["paper"] == name
         if not mine.any() or paper not in PUBLISHED:
             continue
-        verdicts = check_claims(published_runs(paper=paper), claims[mine], **PAPER_MODELS[paper])
+        runs = published_runs(paper=paper)
+        if paper == "self_attention":
+            runs = pd.concat([runs, published_usage_runs()], ignore_index=True)
+        verdicts = check_claims(runs, claims[mine], **PAPER_MODELS[paper])
         rows.loc[mine, "as_published"] = verdicts["verdict"].replace(VERDICTS[2], NOT_PUBLISHED[0]).to_numpy()
         rows.loc[mine, "published_datasets_holding"] = verdicts["datasets_holding"].to_numpy()
     return rows
@@ -317,15 +384,19 @@ def claims_table(runs: pd.DataFrame, *, families: dict[str, str], capacity: dict
                  self_attention: dict[str, list[str]] | None = None,
                  freezing: dict[str, dict[int, str]] | None = None,
                  scenarios: dict[str, tuple[str, str]] | None = None,
-                 attention: pd.DataFrame | None = None) -> pd.DataFrame:
+                 attention: pd.DataFrame | None = None, usage: pd.DataFrame | None = None,
+                 usage_dataset: str | None = None) -> pd.DataFrame:
     """The study's verdicts beside the verdicts of each paper's published numbers; ``attention``:
-    Figure 5's attention distances, where the study measured them; ``scenarios``: the
+    Figure 5's attention distances, where the study measured them; ``usage``: Piater et al.'s
+    Table 3 (on ``usage_dataset``, the ablations' init), where the study ran it; ``scenarios``: the
     foundation-scenario variants, counted as their base's protocol (``with_scenarios``)."""
     claims = load_claims()
     runs = with_scenarios(runs, scenarios)
     runs = pd.concat([runs, timing_runs(runs)], ignore_index=True)
     if attention is not None:
         runs = pd.concat([runs, attention_runs(attention)], ignore_index=True)
+    if usage is not None:
+        runs = pd.concat([runs, usage_runs(usage, usage_dataset, ablation_init)], ignore_index=True)
     ours = check_claims(runs, claims, families=families, capacity=capacity, patch_sizes=patch_sizes,
                         ablation_init=ablation_init, self_attention=self_attention, freezing=freezing)
     return pd.concat([ours, published_verdicts(claims)], axis=1)
@@ -343,6 +414,7 @@ def claims_markdown(table: pd.DataFrame, study: str, synthetic: bool) -> str:
         lines.append(f"| {row.id} | {row.finding} ({row.scope}) | {row.verdict} | {row.datasets_holding or '–'} | "
                      f"{effect} | {p} | {row.as_published} |")
     return "\n".join(lines + ["", "*Effect: median of A minus median of B (for gains_more, the difference of the "
-                                   "gains), averaged over datasets; p: Welch's t-test over seeds. As published: the "
+                                   "gains; for feature usage, the share of the models using the feature, or A's share "
+                                   "minus B's), averaged over datasets; p: Welch's t-test over seeds. As published: the "
                                    "same test on the paper's own numbers (Welch's t from their means, stds and "
                                    "repetitions); \"not in its tables\": the finding rests on a figure.*"]) + "\n"

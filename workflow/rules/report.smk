@@ -149,6 +149,7 @@ rule claims:
     distances), beside the verdicts of each paper's published numbers."""
     input:
         **({"attention": f"{RESULTS}/analysis/attention_distance.parquet"} if STUDY.attention_models else {}),
+        **({"usage": f"{RESULTS}/tables/feature_usage.csv"} if STUDY.feature_usage_on else {}),
         runs=f"{RESULTS}/runs.parquet",
     output:
         **artefact_outputs("claims"),
@@ -165,6 +166,7 @@ rule claims:
         self_attention=STUDY.self_attention,
         freezing=STUDY.freezing_depths(),
         scenarios=STUDY.protocol_variants(),
+        usage_dataset=STUDY.feature_usage["dataset"],
         study=config["study"],
         synthetic=all(cfg["source"] == "synthetic" for cfg in config["datasets"].values()),
     script:
