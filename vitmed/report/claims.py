@@ -414,7 +414,8 @@ def claims_markdown(table: pd.DataFrame, study: str, synthetic: bool) -> str:
         lines.append(f"| {row.id} | {row.finding} ({row.scope}) | {row.verdict} | {row.datasets_holding or '–'} | "
                      f"{effect} | {p} | {row.as_published} |")
     return "\n".join(lines + ["", "*Effect: median of A minus median of B (for gains_more, the difference of the "
-                                   "gains; for feature usage, the share of the models using the feature, or A's share "
-                                   "minus B's), averaged over datasets; p: Welch's t-test over seeds. As published: the "
-                                   "same test on the paper's own numbers (Welch's t from their means, stds and "
-                                   "repetitions); \"not in its tables\": the finding rests on a figure.*"]) + "\n"
+                                   "gains; for feature usage, the share of the models using the feature, or A's "
+                                   "share minus B's), averaged over datasets; p: Welch's t-test over seeds. As "
+                                   "published: the same test on the paper's own numbers (Welch's t from their "
+                                   "means, stds and repetitions); \"not in its tables\": the finding rests on a "
+                                   "figure.*"]) + "\n"
