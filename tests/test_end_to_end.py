@@ -98,7 +98,7 @@ def test_synthetic_study_end_to_end(tmp_path):
 
     # the claims check: every finding evaluated on this study's runs, beside the published verdicts
     claims = pd.read_csv(study / "tables" / "claims.csv").set_index("id")
-    assert len(claims) == 37 and set(claims["verdict"]) <= {"holds", "does not hold", "not run in this study"}
+    assert len(claims) == 47 and set(claims["verdict"]) <= {"holds", "does not hold", "not run in this study"}
     # Piater et al.'s: every self-attention variant against its CNN, in and out of distribution
     assert claims.loc["sa-1", "datasets"] == "SynSkin" and claims.loc["sa-2", "datasets"] == "SynSkin"
     assert claims.loc["sa-3", "verdict"] == "not run in this study"  # no ViT-T-21K here
