@@ -96,11 +96,11 @@ def test_each_part_starts_from_its_own_weights(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("foundation", ["DINOv2", "SAM", "ResNet152"])
+@pytest.mark.parametrize("foundation", ["DINOv2", "SAM", "ResNet152", "SEEM"])
 def test_deit_b_appended_to_each_foundation_architecture_trains(foundation):
     """Their DeiT-B appended to the real architectures (random weights, offline): DINOv2's 16 x 16
     grid of 14-px patches (DeiT-B's position embedding resampled from 14 x 14), SAM's neck map,
-    ResNet152's 7 x 7 map; forward and backward at 224 px, the frozen foundation without gradients."""
+    ResNet152's and SEEM's 7 x 7 maps; forward and backward at 224 px, the frozen foundation without gradients."""
     preset = yaml.safe_load((ROOT / "presets" / "foundation.yaml").read_text())
     config = {**preset["models"][foundation], "timm_name": preset["models"][foundation]["timm_name"].split(".")[0],
               "appended": {"timm_name": "deit_base_patch16_224", "weights": None}, "frozen": True}

@@ -48,7 +48,7 @@ def test_preset_models_build_and_embed_at_224():
     token: each gives one embedding per image and per-block features for CKA."""
     preset = load_preset("foundation")
     expected = {"ImNet-1k-Sup": (768, 12), "ResNet152": (2048, 5), "DINOv2": (768, 12), "OpenCLIP": (768, 12),
-                "SAM": (256, 12), "DINOv1": (768, 12), "BLIP": (768, 12)}
+                "SAM": (256, 12), "DINOv1": (768, 12), "BLIP": (768, 12), "SEEM": (768, 4)}
     images = torch.randn(2, 3, 224, 224)
     for name, cfg in preset["models"].items():
         model = build_model(dict(cfg, kwargs=cfg.get("kwargs", {})), 4).eval()
@@ -65,14 +65,14 @@ def test_foundation_preset_plans_pretrained_inits_from_the_hub(tmp_path):
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout + result.stderr)
     preset = yaml.safe_load((ROOT / "presets" / "foundation.yaml").read_text())
-    # every model, the 15 partly frozen variants of their Figure 4 (5 ViTs x 4, 8, 11 blocks), the 7
-    # frozen encoders with a linear head of their Table 1, DINOv2's three other sizes (Figure 6), the 7
+    # every model, the 15 partly frozen variants of their Figure 4 (5 ViTs x 4, 8, 11 blocks), the 8
+    # frozen encoders with a linear head of their Table 1, DINOv2's three other sizes (Figure 6), the 8
     # foundations with an appended DeiT-B, frozen or not (Tables 1, 2), the 5 ViTs decapitated to 3, 6, 9
-    # blocks with it, frozen or not (Figure 5), and 4 at 1024 px (Table 3)
-    assert counts["finetune"] == len(preset["datasets"]) * (len(preset["models"]) + 15 + 7 + 3 + 14 + 30 + 4) * len(
-        preset["seeds"]) == 4 * 80 * 5
-    assert counts["search_run"] == 4 * 80 * 4  # four learning rates on one seed for each
-    assert counts["fetch_weights"] == 1  # BLIP's released checkpoint, once for all its variants
+    # blocks with it, frozen or not (Figure 5), and 5 at 1024 px (Table 3)
+    assert counts["finetune"] == len(preset["datasets"]) * (len(preset["models"]) + 15 + 8 + 3 + 16 + 30 + 5) * len(
+        preset["seeds"]) == 4 * 85 * 5
+    assert counts["search_run"] == 4 * 85 * 4  # four learning rates on one seed for each
+    assert counts["fetch_weights"] == 2  # BLIP's and SEEM's released checkpoints, once for all their variants
     assert counts["prepare_resized"] == 4  # every dataset once more at 1,170 px
     assert counts["freezing"] == counts["published_comparison"] == counts["claims"] == counts["capacity"] == 1
     assert counts["scenarios"] == counts["decapitation"] == counts["search"] == counts["resolution"] == 1

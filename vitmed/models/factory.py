@@ -18,6 +18,7 @@ from torch import nn
 from vitmed.data.constants import IMAGENET_MEAN, IMAGENET_STD
 from vitmed.models.appended import append_classifier, appended_foundation, decapitate
 from vitmed.models.freezing import freeze, freeze_all_but_head, freeze_first_blocks
+from vitmed.models.seem import is_seem_checkpoint, seem_state_dict  # also registers seem_focal_t with timm
 from vitmed.models.self_attention import PREFIX as ATTENTION_PREFIX
 from vitmed.models.self_attention import insert_global_attention, replace_with_local_attention
 from vitmed.study import HUB
@@ -37,9 +38,12 @@ ENCODER_PREFIXES = ("visual_encoder.",)
 
 def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     """A state dict in timm's key layout: a plain one, one under ``model`` (DeiT's, BLIP's
-    releases), or a publisher's image encoder under its prefix (``ENCODER_PREFIXES``)."""
+    releases), a publisher's image encoder under its prefix (``ENCODER_PREFIXES``), or SEEM's
+    checkpoint mapped onto ``seem_focal_t`` (``vitmed.models.seem``)."""
     state = torch.load(path, map_location="cpu", weights_only=True)
     state = state.get("model", state)
+    if is_seem_checkpoint(state):
+        return seem_state_dict(state)
     for prefix in ENCODER_PREFIXES:
         encoder = {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
         if encoder:

@@ -13,6 +13,8 @@ def timm_name_errors(configs: dict[str, dict], keys: dict[str, str]) -> list[str
     config key (``models.<name>`` or ``ablations.models.<name>``)."""
     import timm
 
+    import vitmed.models.seem  # noqa: F401  registers vitmed's own architecture (seem_focal_t) with timm
+
     errors = []
     for name, cfg in configs.items():
         timm_name = cfg["timm_name"]
