@@ -160,9 +160,11 @@ def test_a_frozen_encoder_trains_its_head_only_and_keeps_its_statistics(timm_nam
 
 # the paper's parameter counts (millions, its Section 3.2), and what each encoder holds as its
 # publisher releases it: the supervised baselines with their 1000-class ImageNet heads, OpenCLIP
-# with its projection to the 512-d joint embedding, the self-supervised DINOs, SAM and BLIP's encoder without a head
+# with its projection to the 512-d joint embedding, the self-supervised DINOs, SAM, BLIP's and SEEM's encoders
+# without a head
 PAPER_PARAMETERS = {"ImNet-1k-Sup": (86.6, 1000), "ResNet152": (60.4, 1000), "DINOv2": (86.5, 0),
-                    "OpenCLIP": (86.2, 512), "SAM": (88.8, 0), "DINOv1": (86.6, 0), "BLIP": (85.7, 0)}
+                    "OpenCLIP": (86.2, 512), "SAM": (88.8, 0), "DINOv1": (86.6, 0), "BLIP": (85.7, 0),
+                    "SEEM": (29.9, 0)}
 
 
 @pytest.mark.slow
