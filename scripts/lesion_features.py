@@ -3,6 +3,7 @@ from vitmed.jobs.warm import handoff
 
 handoff(snakemake, __file__)  # config warm_start: runs in a fork of a pre-imported interpreter
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -24,5 +25,7 @@ segmenter = load_segmenter(params.segmenter, len(load_meta(Path(snakemake.input.
                            output_stride=params.output_stride)
 masks = predict_lesion_masks(segmenter, images, params.input_size)
 log.info("lesion masks: %d images, %d empty", len(masks), int((masks.reshape(len(masks), -1).max(1) == 0).sum()))
-table = lesion_feature_table(images, masks, pd.read_parquet(data_dir / "index.parquet"), params.dermoscopic_masks_dir)
+record = snakemake.input.dermoscopic  # the downloaded Task 2 masks' record, or the configured folder (or none)
+attributes = json.loads(Path(record[0]).read_text())["dir"] if record else params.dermoscopic_masks_dir
+table = lesion_feature_table(images, masks, pd.read_parquet(data_dir / "index.parquet"), attributes)
 write_parquet(snakemake.output[0], table)

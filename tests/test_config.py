@@ -156,6 +156,7 @@ def test_self_attention_preset_plans_piater_et_als_study(tmp_path):
     assert counts["attention_maps"] == 2 and counts["figure_attention_maps"] == 1  # their Table 4
     # their Table 3: the features of every ISIC image once, each of the 14 models' best run tested
     assert counts["lesion_features"] == 1 and counts["feature_usage"] == 14 and counts["feature_usage_table"] == 1
+    assert counts["fetch_dermoscopic_masks"] == 1  # ISIC 2018 Task 2's attribute masks: the D feature
     assert counts["segment"] == 10  # DeepLabV3 for the lesion masks (the first seed's), its IoU in Table 2
     # their Table 5: a learning rate for every model on both datasets
     overrides = config["finetune"]["overrides"]

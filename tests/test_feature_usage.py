@@ -107,6 +107,26 @@ def test_dermoscopic_structures_read_from_isic_2018_task2_masks(tmp_path):
         lf.dermoscopic_structures(tmp_path, "ISIC_0000001")
 
 
+def test_task2_masks_are_downloaded_once_in_the_publishers_layout(publisher, tmp_path):
+    import zipfile
+
+    from vitmed.data import fetch
+
+    root, url = publisher
+    name = fetch.ISIC2018_TASK2
+    with zipfile.ZipFile(root / f"{name}.zip", "w") as archive:  # the archive unpacks to its own name
+        for attribute in lf.DERMOSCOPIC_ATTRIBUTES:
+            pixels = np.zeros((12, 12), np.uint8)
+            pixels[2:4, 2:4] = 255 if attribute == "streaks" else 0
+            Image.fromarray(pixels).save(tmp_path / "mask.png")
+            archive.write(tmp_path / "mask.png", f"{name}/ISIC_0000007_attribute_{attribute}.png")
+    folder = fetch.fetch_dermoscopic_masks(tmp_path / "downloads", base_url=url)
+    assert folder == (tmp_path / "downloads" / "isic2018_task2" / name).resolve()
+    assert lf.dermoscopic_structures(folder, "ISIC_0000007") == 1
+    (root / f"{name}.zip").unlink()  # once: a second study needs no server
+    assert fetch.fetch_dermoscopic_masks(tmp_path / "downloads", base_url=url) == folder
+
+
 def test_sex_codes_and_a_bad_value_is_named():
     codes = lf.sex_code(pd.Series(["male", "female", None, " Male", ""]))
     np.testing.assert_array_equal(codes, [1.0, 0.0, np.nan, 1.0, np.nan])

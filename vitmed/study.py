@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 SOURCE = "source-imagenet"  # the synthetic ImageNet stand-in, prepared like a dataset
+DOWNLOAD = "download"  # analysis.feature_usage.dermoscopic_masks_dir: fetched from the ISIC archive
 # the synthetic ImageNet stand-in's split (workflow and plan): most of it trains the source model
 SOURCE_SPLIT = {"train": 0.8, "val": 0.1, "test": 0.1}
 HUB = "timm-hub"  # a weights source: the model's pretrained weights from timm's hub (vitmed.models.factory)
@@ -319,6 +320,11 @@ class Study:
     def feature_usage_models(self) -> list[str]:
         """Piater et al.'s Table 3 rows: Table 4's (each CNN, its variants, the ViTs)."""
         return self.attention_map_models if self.feature_usage_on else []
+
+    def dermoscopic_masks_record(self) -> list[str]:
+        """Where rule fetch_dermoscopic_masks records the downloaded Task 2 masks, if they are downloaded."""
+        download = self.feature_usage_on and self.feature_usage["dermoscopic_masks_dir"] == DOWNLOAD
+        return [f"{self.results}/raw/dermoscopic_masks.json"] if download else []
 
     def lesion_segmenter(self) -> str:
         """The checkpoint whose predicted lesion masks give the feature-usage analysis its mask features."""

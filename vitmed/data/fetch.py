@@ -29,6 +29,8 @@ ISIC2018_BASE = "https://isic-challenge-data.s3.amazonaws.com/2018"
 # Task 1's training and validation sets (the paper's 2,594 + 100 images); each zip unpacks to its own name
 ISIC2018_ARCHIVES = ["ISIC2018_Task1-2_Training_Input", "ISIC2018_Task1_Training_GroundTruth",
                      "ISIC2018_Task1-2_Validation_Input", "ISIC2018_Task1_Validation_GroundTruth"]
+# Task 2's attribute masks (<image>_attribute_<name>.png): the D feature of Piater et al.'s Table 3
+ISIC2018_TASK2 = "ISIC2018_Task2_Training_GroundTruth_v3"
 # CSAW-S on Zenodo (CC BY-NC-ND 4.0): the record's API lists its files with their MD5 sums
 CSAW_S_RECORD = "https://zenodo.org/api/records/4030660"
 
@@ -124,11 +126,11 @@ def fetch_pcam(target: Path, base_url: str = PCAM_BASE, md5: dict[str, str] = PC
     return target
 
 
-def fetch_isic2018(target: Path, base_url: str = ISIC2018_BASE) -> Path:
-    """ISIC 2018 Task 1's training and validation images and masks (no published sums): each
-    archive's folder (the archive's own name) moved into ``target``."""
+def fetch_isic2018(target: Path, base_url: str = ISIC2018_BASE, archives: list[str] | None = None) -> Path:
+    """ISIC 2018 Task 1's training and validation images and masks (no published sums), or
+    other ``archives`` of the challenge: each archive's folder (its own name) moved into ``target``."""
     files = target.with_name(target.name + ".files")
-    for name in ISIC2018_ARCHIVES:
+    for name in ISIC2018_ARCHIVES if archives is None else archives:
         if (target / name).is_dir():
             continue
         unpacked = unpack(download(f"{base_url}/{name}.zip", files / f"{name}.zip"), files / f"{name}.d")
@@ -227,6 +229,14 @@ def fetch_raw(name: str, cfg: dict, downloads: str | Path) -> Path:
         return raw_dir.resolve()
     with _exclusive(Path(downloads).resolve() / f".{cfg['source']}.lock"):
         return _download(name, cfg, Path(downloads).resolve() / cfg["source"])
+
+
+def fetch_dermoscopic_masks(downloads: str | Path, base_url: str = ISIC2018_BASE) -> Path:
+    """The folder of ISIC 2018 Task 2's training attribute masks, downloaded once into
+    ``downloads`` (shared by studies; another job waits for the first)."""
+    root = Path(downloads).resolve()
+    with _exclusive(root / ".isic2018_task2.lock"):
+        return fetch_isic2018(root / "isic2018_task2", base_url, [ISIC2018_TASK2]) / ISIC2018_TASK2
 
 
 def _download(name: str, cfg: dict, target: Path) -> Path:

@@ -84,6 +84,7 @@ rule lesion_features:
         meta=f"{RESULTS}/data/{{dataset}}/meta.json",
         segmenter=STUDY.lesion_segmenter() if STUDY.feature_usage_on else [],
         segmenter_meta=f"{RESULTS}/data/{STUDY.feature_usage['lesion_masks']['dataset']}/meta.json",
+        dermoscopic=STUDY.dermoscopic_masks_record(),
     output:
         f"{RESULTS}/analysis/lesion_features/{{dataset}}.parquet",
     log:
@@ -100,6 +101,21 @@ rule lesion_features:
         dermoscopic_masks_dir=STUDY.feature_usage["dermoscopic_masks_dir"],
     script:
         "../../scripts/lesion_features.py"
+
+
+rule fetch_dermoscopic_masks:
+    """ISIC 2018 Task 2's attribute masks (the D feature), downloaded once into downloads_dir; records where."""
+    output:
+        f"{RESULTS}/raw/dermoscopic_masks.json",
+    log:
+        f"{LOGS}/fetch_dermoscopic_masks.log",
+    localrule: True
+    conda:
+        "../../envs/vitmed.yaml"
+    params:
+        downloads=config["downloads_dir"],
+    script:
+        "../../scripts/fetch_dermoscopic_masks.py"
 
 
 rule feature_usage:
