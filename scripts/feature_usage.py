@@ -14,6 +14,7 @@ from vitmed.data.augment import BatchEval
 from vitmed.data.dataset import StoreDataset, store_loader
 from vitmed.data.store import load_meta
 from vitmed.evaluate.predict import predict
+from vitmed.jobs.devices import select_device
 from vitmed.jobs.io import write_parquet
 from vitmed.jobs.runtime import setup_job
 from vitmed.models.factory import load_finetuned
@@ -26,7 +27,7 @@ position = runs.index(best)
 data_dir = Path(inputs.metas[position]).parent
 meta = load_meta(data_dir)
 test = StoreDataset(data_dir, "test")
-model = load_finetuned(params.model, len(meta["classes"]), inputs.weights[position])
+model = load_finetuned(params.model, len(meta["classes"]), inputs.weights[position]).to(select_device())
 scores, labels = predict(model, store_loader(test, 64), BatchEval(params.input_size, params.eval_crop), meta["task"])
 log.info("%s: best run seed %d (%s %.4f), %d test images", snakemake.wildcards.model, best["seed"], best["metric"],
          best["value"], len(labels))
