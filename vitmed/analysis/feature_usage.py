@@ -37,7 +37,7 @@ def predict_lesion_masks(segmenter: torch.nn.Module, images: np.ndarray, input_s
     """(N, H, W) uint8 lesion masks (1 = the foreground class) of (N, H, W, C) uint8 images: the
     segmenter sees each image resized to its input size (on its own device), its logits are resized back."""
     segmenter.eval()
-    device = next(segmenter.parameters()).device
+    device = next((p.device for p in segmenter.parameters()), torch.device("cpu"))
     transform = BatchEval(input_size, "resize")
     masks = np.empty(images.shape[:3], np.uint8)
     for start in range(0, len(images), batch_size):
