@@ -90,6 +90,7 @@ def test_isic2019_grouped_into_nevus_melanoma_other(real_fixtures, tmp_path):
     assert counts.tolist() == [(diagnosis == "NV").sum(), (diagnosis == "MEL").sum(),
                                (~np.isin(diagnosis, ["NV", "MEL"])).sum()]
     assert counts.min() > 0 and grouped.classes == ["nevus", "melanoma", "other"]
+    assert grouped.metadata_columns == ["age", "sex"] and grouped.frame["age"].notna().any()  # feature usage's
 
 
 @pytest.mark.parametrize("groups, message", [
