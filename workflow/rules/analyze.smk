@@ -124,11 +124,11 @@ rule feature_usage:
     input:
         features=f"{RESULTS}/analysis/lesion_features/{STUDY.feature_usage['dataset']}.parquet",
         metrics=lambda wc: [
-            f"{RESULTS}/finetune/{STUDY.feature_usage['dataset']}/{wc.model}/{STUDY.ablation_init}/seed{seed}/metrics.json"
+            finetune_file(STUDY.feature_usage["dataset"], wc.model, STUDY.ablation_init, seed, "metrics.json")
             for seed in STUDY.seeds
         ],
         weights=lambda wc: [
-            f"{RESULTS}/finetune/{STUDY.feature_usage['dataset']}/{wc.model}/{STUDY.ablation_init}/seed{seed}/best.pt"
+            finetune_file(STUDY.feature_usage["dataset"], wc.model, STUDY.ablation_init, seed, "best.pt")
             for seed in STUDY.seeds
         ],
         metas=lambda wc: [

@@ -51,15 +51,20 @@ def raw_input(wildcards):
     return f"{RESULTS}/raw/{wildcards.dataset}/source.json"
 
 
+def finetune_file(dataset, model, init, seed, name):
+    """A file of one fine-tuning run: metrics.json, best.pt or log.csv."""
+    return f"{RESULTS}/finetune/{dataset}/{model}/{init}/seed{seed}/{name}"
+
+
 def finetuned_checkpoint(dataset, model, init):
     """The first seed's fine-tuned weights: what the analyses look at."""
-    return f"{RESULTS}/finetune/{dataset}/{model}/{init}/seed{STUDY.seeds[0]}/best.pt"
+    return finetune_file(dataset, model, init, STUDY.seeds[0], "best.pt")
 
 
 def finetune_metrics():
     """The metrics files of every fine-tuning run of the study, ablations included."""
     return [
-        f"{RESULTS}/finetune/{dataset}/{model}/{init}/seed{seed}/metrics.json"
+        finetune_file(dataset, model, init, seed, "metrics.json")
         for dataset, model, init, seed in STUDY.finetune_runs()
     ]
 
@@ -77,8 +82,8 @@ def ood_runs(wildcards):
     return [
         {
             "model_config": STUDY.model_configs[model],
-            "checkpoint": f"{RESULTS}/finetune/{wildcards.dataset}/{model}/{init}/seed{seed}/best.pt",
-            "metrics": f"{RESULTS}/finetune/{wildcards.dataset}/{model}/{init}/seed{seed}/metrics.json",
+            "checkpoint": finetune_file(wildcards.dataset, model, init, seed, "best.pt"),
+            "metrics": finetune_file(wildcards.dataset, model, init, seed, "metrics.json"),
         }
         for model, init in STUDY.finetuned_pairs(wildcards.dataset)
         if STUDY.store_size_of(model) is None
