@@ -10,12 +10,13 @@ import pytest
 from PIL import Image
 
 from vitmed.analysis import lesion_features as lf
-from vitmed.analysis.feature_usage import best_run, feature_usage, predict_lesion_masks
+from vitmed.analysis.feature_usage import best_run, feature_usage
 from vitmed.analysis.independence import TESTS, independence_pvalues, majority_dependent
 from vitmed.data.adapters import read_isic2019
 from vitmed.data.raw import read_plain_layout, write_plain_layout
 from vitmed.data.store import build_store
 from vitmed.data.synthetic import LESION_CLASSES, lesion_classes
+from vitmed.evaluate.segmentation import predict_masks
 from vitmed.report.feature_usage import feature_usage_markdown, feature_usage_table
 
 SIZE = 64
@@ -236,7 +237,7 @@ def test_predicted_lesion_masks_are_the_foreground_class_at_the_image_size():
 
     masks = disc()[None].repeat(2, 0)
     images = np.stack([skin_image(m) for m in masks])
-    predicted = predict_lesion_masks(Darkness(), images, input_size=32, batch_size=1)
+    predicted = predict_masks(Darkness(), images, input_size=32, batch_size=1)
     assert predicted.shape == (2, SIZE, SIZE) and predicted.dtype == np.uint8
     assert (predicted == masks).mean() > 0.97  # the disc back at 64 px, up to its resampled border
 

@@ -12,12 +12,9 @@ import logging
 
 import numpy as np
 import pandas as pd
-import torch
-from torch.nn import functional as F
 
 from vitmed.analysis.independence import TestSettings, independence_pvalues, majority_dependent
 from vitmed.analysis.lesion_features import FEATURES
-from vitmed.data.augment import BatchEval
 
 log = logging.getLogger(__name__)
 
@@ -29,26 +26,6 @@ def best_run(metrics: list[dict]) -> dict:
     if not metrics:
         raise ValueError("no runs to choose the best-performing one from")
     return max(sorted(metrics, key=lambda m: m["seed"]), key=lambda m: m["value"])
-
-
-@torch.no_grad()
-def predict_lesion_masks(segmenter: torch.nn.Module, images: np.ndarray, input_size: int,
-                         batch_size: int = 64) -> np.ndarray:
-    """(N, H, W) uint8 lesion masks (1 = the foreground class) of (N, H, W, C) uint8 images: the
-    segmenter sees each image resized to its input size (on its own device), its logits are resized back."""
-    segmenter.eval()
-    device = next((p.device for p in segmenter.parameters()), torch.device("cpu"))
-    transform = BatchEval(input_size, "resize")
-    masks = np.empty(images.shape[:3], np.uint8)
-    for start in range(0, len(images), batch_size):
-        batch = torch.from_numpy(np.array(images[start:start + batch_size]))  # a copy: the map is read-only
-        batch = batch.permute(0, 3, 1, 2).to(device)
-        if batch.shape[1] == 1:
-            batch = batch.expand(-1, 3, -1, -1)
-        logits = segmenter(transform(batch))["out"]
-        logits = F.interpolate(logits, size=images.shape[1:3], mode="bilinear", align_corners=False)
-        masks[start:start + batch_size] = (logits.argmax(1) == 1).cpu().numpy()
-    return masks
 
 
 def feature_usage(features: pd.DataFrame, sample_ids: np.ndarray, scores: np.ndarray, labels: np.ndarray, *,

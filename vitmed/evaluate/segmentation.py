@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
+from vitmed.data.augment import BatchEval
 from vitmed.jobs.speedups import Speedups
 
 
@@ -85,3 +87,24 @@ def segmentation_examples(dataset, models: dict[str, torch.nn.Module], transform
     for name, model in models.items():
         examples[name] = model.eval()(transform(images))["out"].argmax(1).numpy().astype(np.uint8)
     return examples
+
+
+@torch.no_grad()
+def predict_masks(segmenter: torch.nn.Module, images: np.ndarray, input_size: int,
+                  batch_size: int = 64) -> np.ndarray:
+    """(N, H, W) uint8 masks (1 = the foreground class) of (N, H, W, C) uint8 images, e.g. a store's
+    memory map: the segmenter sees each image resized to its input size (on its own device), its
+    logits are resized back (the feature-usage analysis's lesion masks)."""
+    segmenter.eval()
+    device = next((p.device for p in segmenter.parameters()), torch.device("cpu"))
+    transform = BatchEval(input_size, "resize")
+    masks = np.empty(images.shape[:3], np.uint8)
+    for start in range(0, len(images), batch_size):
+        batch = torch.from_numpy(np.array(images[start:start + batch_size]))  # a copy: the map is read-only
+        batch = batch.permute(0, 3, 1, 2).to(device)
+        if batch.shape[1] == 1:
+            batch = batch.expand(-1, 3, -1, -1)
+        logits = segmenter(transform(batch))["out"]
+        logits = F.interpolate(logits, size=images.shape[1:3], mode="bilinear", align_corners=False)
+        masks[start:start + batch_size] = (logits.argmax(1) == 1).cpu().numpy()
+    return masks
